@@ -1,0 +1,49 @@
+# tracemesh. `make help` lists the targets; `make run` and `make test` are the two a newcomer needs.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Rebuilt whenever a lock file or pyproject.toml changes.
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help venv run test lint protos lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+venv: $(INSTALLED) ## create .venv with the pinned dependencies (every target below does it when needed)
+
+$(INSTALLED): requirements.lock requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("tracemesh needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	# Editable and without dependencies: registers the packages and the xtraceid propagator entry point.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+run: venv ## run the mesh locally on SQLite; each finished trace prints as a waterfall (Ctrl-C stops)
+	$(BIN)/python -m devrun
+
+test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, unless CI=true)
+	$(BIN)/pytest
+
+lint: venv ## ruff and mypy
+	$(BIN)/ruff check services tools tests
+	$(BIN)/ruff format --check services tools tests
+	$(BIN)/mypy services tools
+
+protos: venv ## regenerate services/tracemesh/ from protos/ (a test fails when it is stale)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=services --pyi_out=services \
+		--grpc_python_out=services protos/tracemesh/orders/v1/orders.proto
+
+lock: venv ## re-resolve requirements*.lock from requirements*.in
+	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
+		--no-emit-find-links -o requirements.lock requirements.in
+	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
+		--no-emit-find-links -o requirements-dev.lock requirements-dev.in
+
+clean: ## remove the virtualenv and the local SQLite databases
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

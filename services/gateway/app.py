@@ -1,0 +1,141 @@
+"""gateway's HTTP transport: the public routes, and one error shape for every failure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from starlette.exceptions import HTTPException
+
+from gateway.errors import GatewayError
+from gateway.orders_client import OrdersClient
+from gateway.schemas import ErrorBody, OrderIn, OrderOut, ProductOut
+from gateway.settings import GatewaySettings
+from telemetry import Telemetry, add_trace_response
+
+logger = logging.getLogger(__name__)
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 404, 409, 422, 502, 503)
+}
+
+
+def create_app(
+    settings: GatewaySettings, telemetry: Telemetry, orders: OrdersClient | None = None
+) -> FastAPI:
+    """The gateway app. Without `orders`, it connects to settings.orders_address on start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The gRPC channel belongs to the running event loop, so it is made here, not at import time.
+        client = orders or OrdersClient.connect(
+            settings.orders_address,
+            timeout_seconds=settings.orders_timeout_seconds,
+            interceptors=telemetry.grpc_client_interceptors(),
+        )
+        app.state.orders = client
+        yield
+        await client.close()
+
+    # FastAPI's built-in telemetry stays off: spans come from the contrib instrumentation below, the
+    # same package on every service (and two layers would give each request two server spans).
+    app = FastAPI(
+        title="tracemesh gateway",
+        version="1.0",
+        description="Orders over HTTP. Every response names its trace in the `traceresponse` header.",
+        lifespan=lifespan,
+        responses=_ERROR_RESPONSES,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
+    )
+    _add_error_handlers(app)
+
+    def orders_of(request: Request) -> OrdersClient:
+        client: OrdersClient = request.app.state.orders
+        return client
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. Calls nothing downstream."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: orders answers its gRPC health check."""
+        if await orders_of(request).ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "orders unavailable"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @app.get("/products")
+    async def list_products(request: Request) -> list[ProductOut]:
+        """The demo products with their current stock."""
+        return await orders_of(request).list_products()
+
+    @app.post("/orders", status_code=status.HTTP_201_CREATED)
+    async def create_order(order: OrderIn, request: Request) -> OrderOut:
+        """Places an order: 201, or 404 (unknown sku), 409 (not enough stock), 503 (a service is down)."""
+        return await orders_of(request).create_order(order.sku, order.quantity)
+
+    @app.get("/orders")
+    async def list_orders(
+        request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20
+    ) -> list[OrderOut]:
+        """The most recent orders first."""
+        return await orders_of(request).list_orders(limit)
+
+    @app.get("/orders/{order_id}")
+    async def get_order(order_id: str, request: Request) -> OrderOut:
+        """One order; 404 when there is none with that id."""
+        return await orders_of(request).get_order(order_id)
+
+    # Every response (health checks aside, which are not traced) carries `traceresponse: 00-<trace id>-...`.
+    add_trace_response()
+    telemetry.instrument_fastapi(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """One body for every error: {"error": {"code", "message", "trace_id"}}; never a stack trace."""
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_request: Request, error: GatewayError) -> JSONResponse:
+        return error_response(error.status_code, error.code, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        if any(problem.get("type") == "json_invalid" for problem in problems):
+            return error_response(400, "malformed_json", "the request body is not valid JSON")
+        fields = [
+            {
+                "field": ".".join(str(part) for part in problem.get("loc", ())),
+                "problem": problem.get("msg", ""),
+            }
+            for problem in problems
+        ]
+        summary = "; ".join(f"{field['field']}: {field['problem']}" for field in fields)
+        return error_response(422, "invalid_request", summary or "invalid request", fields=fields)
+
+    @app.exception_handler(HTTPException)  # Starlette's: also raised for unknown routes and methods
+    async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return error_response(error.status_code, code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
+        # Logged with its traceback here, recorded on the server span by the instrumentation; the
+        # client only learns that it failed and which trace to look at.
+        logger.exception("unhandled error")
+        return error_response(500, "internal", "internal error")
+
+
+def error_response(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    span_context = trace.get_current_span().get_span_context()
+    trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
+    body = {"error": {"code": code, "message": message, "trace_id": trace_id, **extra}}
+    return JSONResponse(status_code=status_code, content=body)

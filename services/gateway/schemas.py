@@ -1,0 +1,41 @@
+"""The public JSON shapes of the gateway's API (and so of its OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=64, examples=["BOOK-001"])
+    quantity: int = Field(ge=1, le=1_000_000, examples=[1])
+
+
+class OrderOut(BaseModel):
+    id: str
+    sku: str
+    quantity: int
+    status: Literal["pending", "confirmed", "rejected", "failed"]
+    created_at: datetime
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str
+    stock: int
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["insufficient_stock"])
+    message: str
+    # The trace of the failed request: paste it into Jaeger's search to see where it failed.
+    trace_id: str | None = Field(examples=["4bf92f3577b34da6a3ce929d0e0e4736"])
+    fields: list[dict[str, object]] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

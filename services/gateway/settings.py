@@ -1,0 +1,17 @@
+"""gateway's settings, from GATEWAY_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    orders_address: str = "127.0.0.1:50051"
+    # Deadline of each gRPC call to orders, which passes what is left of it on to inventory.
+    orders_timeout_seconds: float = Field(default=5.0, gt=0)
+    log_level: str = "INFO"

@@ -1,0 +1,20 @@
+"""inventory's composition root: settings -> logging -> telemetry -> app -> server."""
+
+from __future__ import annotations
+
+from inventory.app import create_app
+from inventory.settings import InventorySettings
+from telemetry import configure_logging, setup_telemetry
+from telemetry.lifecycle import run_http
+
+
+def main() -> None:
+    settings = InventorySettings()
+    configure_logging(settings.log_level)
+    telemetry = setup_telemetry("inventory")
+    app = create_app(settings, telemetry)
+    run_http(app, settings.host, settings.port, telemetry)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""inventory's HTTP transport: routes, request and response shapes, and the mapping of errors to statuses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response, status
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from pydantic import BaseModel, Field
+
+from inventory.domain import (
+    InsufficientStock,
+    InventoryError,
+    ReservationConflict,
+    StoreUnavailable,
+    UnknownProduct,
+)
+from inventory.repository import StockRepository, create_engine
+from inventory.seed import DEMO_PRODUCTS
+from inventory.service import InventoryService
+from inventory.settings import InventorySettings
+from telemetry import Telemetry
+
+_STATUS_BY_ERROR: dict[type[InventoryError], int] = {
+    UnknownProduct: status.HTTP_404_NOT_FOUND,
+    InsufficientStock: status.HTTP_409_CONFLICT,
+    ReservationConflict: status.HTTP_409_CONFLICT,
+    StoreUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str
+    stock: int
+
+
+class ReservationIn(BaseModel):
+    reservation_id: str = Field(min_length=1, max_length=64, description="The caller's idempotency key.")
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=1_000_000)
+
+
+class ReservationOut(BaseModel):
+    reservation_id: str
+    sku: str
+    quantity: int
+    remaining_stock: int
+
+
+def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
+    """The inventory app, ready to serve: the database is opened, migrated and seeded on start-up."""
+    engine = create_engine(settings.database_url)
+    repository = StockRepository(engine)
+    service = InventoryService(repository, telemetry.tracer("inventory"))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await repository.create_schema(DEMO_PRODUCTS)
+        # Instrumented after the schema is in place, so start-up statements don't show up as traces of
+        # their own that no request caused.
+        telemetry.instrument_engine(engine)
+        yield
+        await engine.dispose()
+
+    # FastAPI's built-in telemetry stays off: spans come from the contrib instrumentation below, the
+    # same package on every service (and two layers would give each request two server spans).
+    app = FastAPI(
+        title="tracemesh inventory",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
+    )
+
+    @app.exception_handler(InventoryError)
+    async def inventory_error(_request: Request, error: InventoryError) -> JSONResponse:
+        return _error_response(_STATUS_BY_ERROR.get(type(error), 500), error.code, str(error))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        """Readiness: the stock database answers."""
+        await repository.ping()
+        return {"status": "ready"}
+
+    @app.get("/products")
+    async def list_products() -> list[ProductOut]:
+        """Every product with its current stock."""
+        return [ProductOut(sku=p.sku, name=p.name, stock=p.stock) for p in await service.list_products()]
+
+    @app.get("/products/{sku}")
+    async def get_product(sku: str) -> ProductOut:
+        """One product; 404 for an unknown sku."""
+        product = await service.get_product(sku)
+        return ProductOut(sku=product.sku, name=product.name, stock=product.stock)
+
+    @app.post("/reservations", status_code=status.HTTP_201_CREATED)
+    async def reserve(body: ReservationIn, response: Response) -> ReservationOut:
+        """Takes stock for one order: 201, or 200 when the same reservation id was already honoured."""
+        reservation = await service.reserve(body.reservation_id, body.sku, body.quantity)
+        if reservation.replayed:
+            response.status_code = status.HTTP_200_OK
+        return ReservationOut(
+            reservation_id=reservation.reservation_id,
+            sku=reservation.sku,
+            quantity=reservation.quantity,
+            remaining_stock=reservation.remaining_stock,
+        )
+
+    telemetry.instrument_fastapi(app)
+    return app
+
+
+def _error_response(status_code: int, code: str, message: str) -> JSONResponse:
+    span_context = trace.get_current_span().get_span_context()
+    trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
+    return JSONResponse(
+        status_code=status_code, content={"error": {"code": code, "message": message, "trace_id": trace_id}}
+    )

@@ -1,0 +1,32 @@
+"""inventory's tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+    # The database itself refuses negative stock: the last line of defence against overselling.
+    __table_args__ = (CheckConstraint("stock >= 0", name="stock_not_negative"),)
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    stock: Mapped[int] = mapped_column(Integer)
+
+
+class ReservationRow(Base):
+    __tablename__ = "reservations"
+
+    # The caller's key (orders uses the order id), so a retried reservation is recognised, not repeated.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))

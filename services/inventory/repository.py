@@ -1,0 +1,131 @@
+"""inventory's database access: the only module that speaks SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy import event, func, make_url, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from inventory.domain import (
+    InsufficientStock,
+    Product,
+    Reservation,
+    ReservationConflict,
+    StoreUnavailable,
+    UnknownProduct,
+)
+from inventory.models import Base, ProductRow, ReservationRow
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite files get WAL and a busy timeout so concurrent writers wait, not fail."""
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+class StockRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
+
+    async def create_schema(self, catalogue: list[Product]) -> None:
+        """Creates the tables and, on an empty database, the demo catalogue."""
+        async with self._engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        async with self._sessions.begin() as session:
+            if await session.scalar(select(func.count()).select_from(ProductRow)) == 0:
+                session.add_all(ProductRow(sku=p.sku, name=p.name, stock=p.stock) for p in catalogue)
+
+    async def ping(self) -> None:
+        """Raises StoreUnavailable unless the database answers. Not traced: probes run every few seconds
+        and would each make a one-span trace that no request caused."""
+        try:
+            with suppress_instrumentation():
+                async with self._engine.connect() as connection:
+                    await connection.execute(select(1))
+        except (DBAPIError, OSError) as error:
+            raise StoreUnavailable(str(error)) from error
+
+    async def list_products(self) -> list[Product]:
+        try:
+            async with self._sessions() as session:
+                rows = await session.scalars(select(ProductRow).order_by(ProductRow.sku))
+                return [Product(row.sku, row.name, row.stock) for row in rows]
+        except (DBAPIError, OSError) as error:
+            raise StoreUnavailable("stock database unavailable") from error
+
+    async def get_product(self, sku: str) -> Product:
+        try:
+            async with self._sessions() as session:
+                row = await session.get(ProductRow, sku)
+        except (DBAPIError, OSError) as error:
+            raise StoreUnavailable("stock database unavailable") from error
+        if row is None:
+            raise UnknownProduct(sku)
+        return Product(row.sku, row.name, row.stock)
+
+    async def reserve(self, reservation_id: str, sku: str, quantity: int) -> Reservation:
+        """Takes `quantity` off the stock of `sku` and records the reservation, in one transaction.
+
+        Atomic without locks in Python: the decrement is a single conditional UPDATE, so two concurrent
+        reservations can never both take the last unit (PostgreSQL locks the row; SQLite has one writer).
+        Idempotent: the reservation id is a primary key, so a replayed request rolls back its own
+        decrement and gets the first answer again.
+        """
+        try:
+            try:
+                async with self._sessions.begin() as session:
+                    # Write first: on SQLite a transaction that reads before it writes cannot wait for the
+                    # write lock, it fails at once; one that starts with its write waits its turn.
+                    remaining = await session.scalar(
+                        update(ProductRow)
+                        .where(ProductRow.sku == sku, ProductRow.stock >= quantity)
+                        .values(stock=ProductRow.stock - quantity)
+                        .returning(ProductRow.stock)
+                    )
+                    if remaining is None:
+                        await self._refuse(session, reservation_id, sku, quantity)
+                    session.add(ReservationRow(id=reservation_id, sku=sku, quantity=quantity))
+            except (IntegrityError, _Replay):
+                return await self._replay(reservation_id, sku, quantity)
+        except (DBAPIError, OSError) as error:
+            raise StoreUnavailable("stock database unavailable") from error
+        assert remaining is not None
+        return Reservation(reservation_id, sku, quantity, remaining)
+
+    async def _refuse(self, session: AsyncSession, reservation_id: str, sku: str, quantity: int) -> None:
+        """Says why the UPDATE matched no row; raising rolls the transaction back."""
+        if await session.get(ReservationRow, reservation_id) is not None:
+            raise _Replay  # already reserved earlier: answer as the first time, not "out of stock"
+        stock = await session.scalar(select(ProductRow.stock).where(ProductRow.sku == sku))
+        if stock is None:
+            raise UnknownProduct(sku)
+        raise InsufficientStock(sku, quantity, stock)
+
+    async def _replay(self, reservation_id: str, sku: str, quantity: int) -> Reservation:
+        async with self._sessions() as session:
+            row = await session.get(ReservationRow, reservation_id)
+            stock = await session.scalar(select(ProductRow.stock).where(ProductRow.sku == sku))
+        if row is None or row.sku != sku or row.quantity != quantity or stock is None:
+            raise ReservationConflict(reservation_id)
+        return Reservation(reservation_id, sku, quantity, stock, replayed=True)
+
+
+class _Replay(Exception):
+    """Internal signal: the reservation id was used before; roll back and answer from the stored one."""

@@ -1,0 +1,108 @@
+"""orders' database access: the only module that speaks SQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy import event, make_url, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from orders.domain import Order, OrderNotFound, OrderStatus, StoreUnavailable
+from orders.models import Base, OrderRow
+
+# What a lost connection looks like from SQLAlchemy (DBAPIError) or from the driver while connecting.
+_DOWN = (DBAPIError, OSError)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite files get WAL and a busy timeout so concurrent writers wait, not fail."""
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_wal(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    return engine
+
+
+class OrderRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def create_schema(self) -> None:
+        async with self._engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+
+    async def ping(self) -> None:
+        """Raises StoreUnavailable unless the database answers. Not traced: probes run every few seconds
+        and would each make a one-span trace that no request caused."""
+        try:
+            with suppress_instrumentation():
+                async with self._engine.connect() as connection:
+                    await connection.execute(select(1))
+        except _DOWN as error:
+            raise StoreUnavailable("orders database unavailable") from error
+
+    async def add(self, order: Order) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                session.add(
+                    OrderRow(
+                        id=order.id,
+                        sku=order.sku,
+                        quantity=order.quantity,
+                        status=order.status.value,
+                        created_at=order.created_at,
+                    )
+                )
+        except _DOWN as error:
+            raise StoreUnavailable("orders database unavailable") from error
+
+    async def set_status(self, order_id: str, status: OrderStatus) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    update(OrderRow).where(OrderRow.id == order_id).values(status=status.value)
+                )
+        except _DOWN as error:
+            raise StoreUnavailable("orders database unavailable") from error
+
+    async def get(self, order_id: str) -> Order:
+        try:
+            async with self._sessions() as session:
+                row = await session.get(OrderRow, order_id)
+        except _DOWN as error:
+            raise StoreUnavailable("orders database unavailable") from error
+        if row is None:
+            raise OrderNotFound(order_id)
+        return _to_order(row)
+
+    async def list_recent(self, limit: int) -> list[Order]:
+        try:
+            async with self._sessions() as session:
+                rows = await session.scalars(
+                    select(OrderRow).order_by(OrderRow.created_at.desc(), OrderRow.id).limit(limit)
+                )
+                return [_to_order(row) for row in rows]
+        except _DOWN as error:
+            raise StoreUnavailable("orders database unavailable") from error
+
+
+def _to_order(row: OrderRow) -> Order:
+    created_at = row.created_at
+    if created_at.tzinfo is None:  # SQLite stores no zone; every time written here is UTC
+        created_at = created_at.replace(tzinfo=UTC)
+    return Order(row.id, row.sku, row.quantity, OrderStatus(row.status), created_at)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

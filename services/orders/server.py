@@ -1,0 +1,74 @@
+"""Builds the orders gRPC server from its settings: database, inventory client, servicer, health."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from orders.inventory_client import InventoryClient
+from orders.repository import OrderRepository, create_engine
+from orders.service import OrderService
+from orders.servicer import OrderServiceServicer
+from orders.settings import OrdersSettings
+from telemetry import Telemetry
+from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
+
+SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+
+
+class OrdersServer:
+    """The orders service as one object: `await start()` binds and serves, `await stop()` drains."""
+
+    def __init__(self, settings: OrdersSettings, telemetry: Telemetry) -> None:
+        self._settings = settings
+        self._telemetry = telemetry
+        self._engine = create_engine(settings.database_url)
+        self.repository = OrderRepository(self._engine)
+        http = httpx.AsyncClient(
+            base_url=settings.inventory_url, timeout=httpx.Timeout(settings.inventory_timeout_seconds)
+        )
+        telemetry.instrument_httpx(http)
+        self._inventory = InventoryClient(http, attempts=settings.inventory_attempts)
+        self._health = health.aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        """Creates the schema, then serves; returns the bound port (useful when settings.port is 0)."""
+        await self.repository.create_schema()
+        # After the schema exists, so that start-up statements are not traced as requests.
+        self._telemetry.instrument_engine(self._engine)
+        # Interceptors passed explicitly: every call on this server gets a SERVER span whose parent is
+        # read from the incoming metadata. (Instrumenting grpc globally would miss servers made earlier.)
+        server = grpc.aio.server(
+            interceptors=self._telemetry.grpc_server_interceptors(),
+            # Refuse to share the port with a stale process instead of silently splitting the traffic.
+            options=[("grpc.so_reuseport", 0)],
+        )
+        orders_pb2_grpc.add_OrderServiceServicer_to_server(
+            OrderServiceServicer(OrderService(self.repository, self._inventory)), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        self.port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
+        await server.start()
+        self._server = server
+        await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def stop(self) -> None:
+        """Stops taking calls, lets in-flight ones finish within the grace period, then closes clients."""
+        await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(self._settings.shutdown_grace_seconds)
+        await self._inventory.aclose()
+        await self._engine.dispose()
+
+
+def create_server(settings: OrdersSettings, telemetry: Telemetry) -> OrdersServer:
+    return OrdersServer(settings, telemetry)

@@ -1,0 +1,119 @@
+"""orders' gRPC transport: protobuf in and out, and every failure mapped to a gRPC status code."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry import trace
+
+from orders.domain import (
+    InsufficientStock,
+    InvalidOrder,
+    InventoryUnavailable,
+    Order,
+    OrderNotFound,
+    OrdersError,
+    OrderStatus,
+    StoreUnavailable,
+    UnknownProduct,
+)
+from orders.service import OrderService
+from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+# The gRPC instrumentation sets the server span's status from the code: ERROR for UNAVAILABLE and
+# INTERNAL (this service, or what it depends on, failed), UNSET for NOT_FOUND, FAILED_PRECONDITION and
+# INVALID_ARGUMENT (the caller asked for something that cannot be done).
+_CODE_BY_ERROR: dict[type[OrdersError], grpc.StatusCode] = {
+    InvalidOrder: grpc.StatusCode.INVALID_ARGUMENT,
+    OrderNotFound: grpc.StatusCode.NOT_FOUND,
+    UnknownProduct: grpc.StatusCode.NOT_FOUND,
+    InsufficientStock: grpc.StatusCode.FAILED_PRECONDITION,
+    InventoryUnavailable: grpc.StatusCode.UNAVAILABLE,
+    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+# Trailing metadata key that names the domain error, so the gateway can tell "unknown sku" from
+# "unknown order" although both are NOT_FOUND. Lowercase: gRPC metadata keys must be.
+ERROR_CODE_KEY = "tracemesh-error-code"
+
+_STATUS_TO_PROTO = {
+    OrderStatus.PENDING: orders_pb2.ORDER_STATUS_PENDING,
+    OrderStatus.CONFIRMED: orders_pb2.ORDER_STATUS_CONFIRMED,
+    OrderStatus.REJECTED: orders_pb2.ORDER_STATUS_REJECTED,
+    OrderStatus.FAILED: orders_pb2.ORDER_STATUS_FAILED,
+}
+
+
+Context = Any  # grpc.aio.ServicerContext; grpc ships no type information
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+_Method = Callable[[Any, _Request, Context], Awaitable[_Response]]
+
+
+def _grpc_errors(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
+    """Turns every exception of a handler into a gRPC status. An uncaught exception would reach the
+    client as UNKNOWN and leave the server span's status UNSET; here nothing escapes unmapped."""
+
+    @functools.wraps(method)
+    async def handler(self: Any, request: _Request, context: Context) -> _Response:
+        try:
+            return await method(self, request, context)
+        except OrdersError as error:
+            code = _CODE_BY_ERROR.get(type(error), grpc.StatusCode.INTERNAL)
+            await context.abort(code, str(error), trailing_metadata=((ERROR_CODE_KEY, error.code),))
+        except Exception as error:
+            logger.exception("unexpected failure")
+            trace.get_current_span().record_exception(error)
+            await context.abort(
+                grpc.StatusCode.INTERNAL, "internal error", trailing_metadata=((ERROR_CODE_KEY, "internal"),)
+            )
+        raise AssertionError("context.abort always raises")
+
+    return handler
+
+
+class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
+    def __init__(self, service: OrderService) -> None:
+        self._service = service
+
+    @_grpc_errors
+    async def CreateOrder(self, request: orders_pb2.CreateOrderRequest, context: Context) -> orders_pb2.Order:
+        return _order_to_proto(await self._service.create_order(request.sku, request.quantity))
+
+    @_grpc_errors
+    async def GetOrder(self, request: orders_pb2.GetOrderRequest, context: Context) -> orders_pb2.Order:
+        return _order_to_proto(await self._service.get_order(request.id))
+
+    @_grpc_errors
+    async def ListOrders(
+        self, request: orders_pb2.ListOrdersRequest, context: Context
+    ) -> orders_pb2.ListOrdersResponse:
+        orders = await self._service.list_orders(request.limit)
+        return orders_pb2.ListOrdersResponse(orders=[_order_to_proto(order) for order in orders])
+
+    @_grpc_errors
+    async def ListProducts(
+        self, request: orders_pb2.ListProductsRequest, context: Context
+    ) -> orders_pb2.ListProductsResponse:
+        products = await self._service.list_products()
+        return orders_pb2.ListProductsResponse(
+            products=[orders_pb2.Product(sku=p.sku, name=p.name, stock=p.stock) for p in products]
+        )
+
+
+def _order_to_proto(order: Order) -> orders_pb2.Order:
+    created_at = Timestamp()
+    created_at.FromDatetime(order.created_at)
+    return orders_pb2.Order(
+        id=order.id,
+        sku=order.sku,
+        quantity=order.quantity,
+        status=_STATUS_TO_PROTO[order.status],
+        created_at=created_at,
+    )

@@ -1,0 +1,22 @@
+"""orders' settings, from ORDERS_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OrdersSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # Any SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.
+    database_url: str = "sqlite+aiosqlite:///var/orders.db"
+    inventory_url: str = "http://127.0.0.1:8081"
+    # Per attempt. Attempts x timeout stays under the gateway's deadline for the whole call (5 s).
+    inventory_timeout_seconds: float = Field(default=1.5, gt=0)
+    inventory_attempts: int = Field(default=2, ge=1, le=5)
+    # How long in-flight calls may take to finish after SIGTERM.
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+    log_level: str = "INFO"

@@ -1,0 +1,38 @@
+"""Log lines that carry the trace: every record gets trace_id and span_id from the current span."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+# otelTraceID/otelSpanID are added to every record by LoggingInstrumentor. The defaults keep the format
+# valid when tracing is off (OTEL_SDK_DISABLED=true) and nothing adds them.
+LOG_FORMAT = (
+    "%(asctime)s %(levelname)-5s %(name)s trace_id=%(otelTraceID)s span_id=%(otelSpanID)s %(message)s"
+)
+_NO_TRACE = {"otelTraceID": "0" * 32, "otelSpanID": "0" * 16}
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Sends every logger, uvicorn's and grpc's included, to stderr in the trace-carrying format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, defaults=_NO_TRACE))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn installs handlers of its own; route its records through the root handler instead.
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+
+
+def inject_trace_ids() -> None:
+    """Adds the current trace and span ids to every log record (process-wide, done once)."""
+    instrumentor = LoggingInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        # inject_trace_context: since contrib 0.61b0 ids are not injected unless asked for.
+        # enable_log_auto_instrumentation=False: no OTLP log handler on the root logger; Jaeger takes
+        # traces only, and the logs stay on stderr.
+        instrumentor.instrument(inject_trace_context=True, enable_log_auto_instrumentation=False)

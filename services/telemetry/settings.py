@@ -1,0 +1,42 @@
+"""The standard OTEL_* variables that tracemesh reads itself; the SDK reads the rest directly."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from telemetry.propagation import DEFAULT_PROPAGATORS
+
+# Values of OTEL_TRACES_EXPORTER as the specification names them.
+TRACES_EXPORTERS = {"otlp", "zipkin", "console", "none"}
+
+
+class TelemetrySettings(BaseSettings):
+    """Tracing switches. Read by the SDK itself, and so not repeated here: OTEL_SERVICE_NAME,
+    OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_ENDPOINT (and the rest of OTEL_EXPORTER_*),
+    OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG and OTEL_BSP_*."""
+
+    model_config = SettingsConfigDict(env_prefix="OTEL_", extra="ignore")
+
+    # true: no provider, no exporter and no instrumentation at all (the untraced baseline).
+    sdk_disabled: bool = False
+    traces_exporter: str = "otlp"
+    exporter_otlp_protocol: Literal["grpc", "http/protobuf"] = "grpc"
+    propagators: str = DEFAULT_PROPAGATORS
+
+    @field_validator("traces_exporter")
+    @classmethod
+    def _known_exporters(cls, value: str) -> str:
+        names = {name.strip() for name in value.split(",") if name.strip()}
+        unknown = names - TRACES_EXPORTERS
+        if unknown or not names:
+            raise ValueError(f"unknown exporter(s) {sorted(unknown)}; choose from {sorted(TRACES_EXPORTERS)}")
+        if "none" in names and len(names) > 1:
+            raise ValueError("'none' cannot be combined with other exporters")
+        return value
+
+    def exporter_names(self) -> list[str]:
+        names = [name.strip() for name in self.traces_exporter.split(",") if name.strip()]
+        return [] if names == ["none"] else names

@@ -1,0 +1,32 @@
+"""One mesh of real processes per database, shared by the tests of a module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.mesh import Mesh, start_mesh
+from tests.support import postgres_database, require_postgres
+
+
+def sqlite_urls(directory: Path) -> tuple[str, str]:
+    return (f"sqlite+aiosqlite:///{directory}/orders.db", f"sqlite+aiosqlite:///{directory}/inventory.db")
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def mesh(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """The mesh on SQLite files, then on two fresh PostgreSQL databases."""
+    directory = tmp_path_factory.mktemp(f"mesh-{request.param}")
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            orders_db, inventory_db = sqlite_urls(directory)
+        else:
+            require_postgres()
+            orders_db = stack.enter_context(postgres_database("orders"))
+            inventory_db = stack.enter_context(postgres_database("inventory"))
+        started = start_mesh(directory, orders_db, inventory_db)
+        yield started
+        started.stop_all()

@@ -1,0 +1,130 @@
+"""orders over real gRPC, with a real inventory behind it: server, client and database spans, status codes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from orders.settings import OrdersSettings
+from telemetry import Telemetry
+from tests.integration.conftest import running_orders
+from tests.integration.spans import by_kind, children_of, db_spans, named, one, service_of, wait_for
+from tests.support import free_port
+from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
+
+CREATE = "/tracemesh.orders.v1.OrderService/CreateOrder"
+
+
+@pytest.fixture
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """inventory on SQLite only here: the chain runs on PostgreSQL in the end-to-end tests."""
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('inventory')}/inventory.db"
+
+
+@pytest.fixture
+def channel(orders_address: str) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(orders_address) as channel:
+        yield channel
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> orders_pb2_grpc.OrderServiceStub:
+    return orders_pb2_grpc.OrderServiceStub(channel)
+
+
+def test_create_order_spans_grpc_http_and_both_databases(
+    stub: orders_pb2_grpc.OrderServiceStub, span_exporter: InMemorySpanExporter
+) -> None:
+    order = stub.CreateOrder(orders_pb2.CreateOrderRequest(sku="BOOK-001", quantity=2), timeout=5)
+    assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
+    spans = wait_for(span_exporter, named(CREATE))
+    assert len({span.context.trace_id for span in spans}) == 1
+    server = one([span for span in by_kind(spans, SpanKind.SERVER) if service_of(span) == "orders"])
+    assert server.name == CREATE
+    assert server.attributes is not None
+    assert server.attributes["rpc.system"] == "grpc"
+    own = children_of(server, spans)
+    assert [span.name.split()[0] for span in own] == ["INSERT", "POST", "UPDATE"]
+    http_client = own[1]
+    assert http_client.kind == SpanKind.CLIENT
+    inventory_server = one(children_of(http_client, spans))
+    assert (service_of(inventory_server), inventory_server.kind) == ("inventory", SpanKind.SERVER)
+    assert {service_of(span) for span in db_spans(spans)} == {"orders", "inventory"}
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        (orders_pb2.CreateOrderRequest(sku="NOPE", quantity=1), grpc.StatusCode.NOT_FOUND),
+        (orders_pb2.CreateOrderRequest(sku="LAMP-9", quantity=99), grpc.StatusCode.FAILED_PRECONDITION),
+        (orders_pb2.CreateOrderRequest(sku="LAMP-9", quantity=0), grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+    ids=["unknown-sku", "insufficient-stock", "invalid-quantity"],
+)
+def test_caller_errors_keep_the_server_span_unset(
+    stub: orders_pb2_grpc.OrderServiceStub,
+    span_exporter: InMemorySpanExporter,
+    request_: orders_pb2.CreateOrderRequest,
+    code: grpc.StatusCode,
+) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.CreateOrder(request_, timeout=5)
+    assert raised.value.code() == code
+    server = one([span for span in wait_for(span_exporter, named(CREATE)) if span.name == CREATE])
+    assert server.status.status_code == StatusCode.UNSET
+
+
+def test_unknown_order_is_not_found(stub: orders_pb2_grpc.OrderServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.GetOrder(orders_pb2.GetOrderRequest(id="no-such-order"), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert ("tracemesh-error-code", "order_not_found") in raised.value.trailing_metadata()
+
+
+def test_orders_are_listed_newest_first(stub: orders_pb2_grpc.OrderServiceStub) -> None:
+    ids = [stub.CreateOrder(orders_pb2.CreateOrderRequest(sku="MUG-042", quantity=1)).id for _ in range(3)]
+    listed = stub.ListOrders(orders_pb2.ListOrdersRequest(limit=2)).orders
+    assert [order.id for order in listed] == ids[::-1][:2]
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ListOrders(orders_pb2.ListOrdersRequest(limit=101))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_health_is_serving_and_untraced(channel: grpc.Channel, span_exporter: InMemorySpanExporter) -> None:
+    response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    assert response.status == health_pb2.HealthCheckResponse.SERVING
+    assert span_exporter.get_finished_spans() == ()
+
+
+def test_inventory_down_is_unavailable_and_an_error_where_it_happened(
+    orders_database_url: str, make_telemetry: Callable[[str], Telemetry], span_exporter: InMemorySpanExporter
+) -> None:
+    settings = OrdersSettings(
+        port=0, database_url=orders_database_url, inventory_url=f"http://127.0.0.1:{free_port()}"
+    )
+    with (
+        running_orders(settings, make_telemetry("orders")) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        stub = orders_pb2_grpc.OrderServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.CreateOrder(orders_pb2.CreateOrderRequest(sku="BOOK-001", quantity=1), timeout=5)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        # The connection was refused, so nothing was reserved: the order is recorded as failed.
+        (order,) = stub.ListOrders(orders_pb2.ListOrdersRequest(limit=5)).orders
+        assert order.status == orders_pb2.ORDER_STATUS_FAILED
+    spans = wait_for(span_exporter, named(CREATE))
+    server = one([span for span in spans if span.name == CREATE])
+    assert server.status.status_code == StatusCode.ERROR
+    attempts = [
+        span for span in children_of(server, spans) if span.kind == SpanKind.CLIENT and span.name == "POST"
+    ]
+    assert len(attempts) == settings.inventory_attempts
+    for attempt in attempts:
+        assert attempt.status.status_code == StatusCode.ERROR
+        assert [event.name for event in attempt.events] == ["exception"]

@@ -1,0 +1,100 @@
+"""Test helpers: free ports, PostgreSQL databases per test run, and services served in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def require_postgres() -> None:
+    """Skips the test when PostgreSQL is unreachable, or fails it when CI=true (where it must be there)."""
+    try:
+        asyncio.run(_ping(POSTGRES_URL))
+    except (OSError, asyncpg.PostgresError) as error:
+        message = (
+            f"PostgreSQL at {POSTGRES_URL} is unreachable ({error}); "
+            "start it, or point TRACEMESH_TEST_POSTGRES_URL at one"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextmanager
+def postgres_database(label: str) -> Iterator[str]:
+    """A fresh database for one test run, dropped afterwards; yields its SQLAlchemy async URL."""
+    name = f"tracemesh_{label}_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    try:
+        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _ping(url: str) -> None:
+    connection = await asyncpg.connect(url, timeout=3)
+    await connection.close()
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """Serves an ASGI app with uvicorn on a free port in a background thread; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the app failed to start")
+        threading.Event().wait(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+class LoopThread:
+    """An asyncio event loop in a background thread, for servers that must live on one loop (grpc.aio)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()

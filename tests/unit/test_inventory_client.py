@@ -1,0 +1,76 @@
+"""orders' InventoryClient against a scripted HTTP transport: error mapping and retries."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from orders.domain import InsufficientStock, InventoryUnavailable, UnknownProduct
+from orders.inventory_client import InventoryClient
+
+
+def client(*responses: httpx.Response | Exception) -> tuple[InventoryClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    script = list(responses)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = script.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    http = httpx.AsyncClient(base_url="http://inventory", transport=httpx.MockTransport(handle))
+    return InventoryClient(http, attempts=3, backoff_seconds=0), seen
+
+
+def error(status: int, code: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": code, "message": f"{code}!", "trace_id": None}})
+
+
+async def test_a_reservation_returns_the_remaining_stock() -> None:
+    inventory, seen = client(httpx.Response(201, json={"remaining_stock": 7}))
+    assert await inventory.reserve("order-1", "BOOK-001", 2) == 7
+    assert seen[0].url.path == "/reservations"
+
+
+@pytest.mark.parametrize(
+    ("response", "raised"),
+    [(error(404, "unknown_sku"), UnknownProduct), (error(409, "insufficient_stock"), InsufficientStock)],
+)
+async def test_refusals_map_to_domain_errors_without_retry(response: httpx.Response, raised: type) -> None:
+    inventory, seen = client(response)
+    with pytest.raises(raised, match="!"):
+        await inventory.reserve("order-1", "BOOK-001", 2)
+    assert len(seen) == 1
+
+
+async def test_a_503_is_retried_with_the_same_reservation_id() -> None:
+    inventory, seen = client(
+        error(503, "store_unavailable"), httpx.Response(201, json={"remaining_stock": 1})
+    )
+    assert await inventory.reserve("order-1", "BOOK-001", 2) == 1
+    assert [request.content for request in seen] == [seen[0].content] * 2
+
+
+async def test_refused_connections_mean_nothing_was_sent() -> None:
+    inventory, seen = client(*[httpx.ConnectError("refused")] * 3)
+    with pytest.raises(InventoryUnavailable) as raised:
+        await inventory.reserve("order-1", "BOOK-001", 2)
+    assert len(seen) == 3
+    assert raised.value.request_sent is False
+
+
+async def test_a_timeout_may_have_reached_inventory() -> None:
+    inventory, _ = client(
+        httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.ConnectError("refused")
+    )
+    with pytest.raises(InventoryUnavailable) as raised:
+        await inventory.reserve("order-1", "BOOK-001", 2)
+    assert raised.value.request_sent is True
+
+
+async def test_an_unexpected_answer_is_unavailable_not_a_crash() -> None:
+    inventory, _ = client(httpx.Response(400, text="<html>bad</html>"))
+    with pytest.raises(InventoryUnavailable):
+        await inventory.reserve("order-1", "BOOK-001", 2)

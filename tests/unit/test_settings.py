@@ -1,0 +1,97 @@
+"""Settings read from the environment, and the telemetry they produce."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.exporter.zipkin.json import ZipkinExporter
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+from pydantic import ValidationError
+
+from gateway.settings import GatewaySettings
+from inventory.settings import InventorySettings
+from orders.settings import OrdersSettings
+from telemetry import TelemetrySettings, build_exporters, build_resource, setup_telemetry
+
+
+def test_defaults_run_the_mesh_locally() -> None:
+    assert GatewaySettings().port == 8080
+    assert GatewaySettings().orders_address == f"127.0.0.1:{OrdersSettings().port}"
+    assert OrdersSettings().inventory_url == f"http://127.0.0.1:{InventorySettings().port}"
+    assert OrdersSettings().database_url.startswith("sqlite+aiosqlite:")
+
+
+def test_each_service_reads_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERS_INVENTORY_URL", "http://inventory:8081")
+    monkeypatch.setenv("INVENTORY_DATABASE_URL", "postgresql+asyncpg://u@db/inventory")
+    monkeypatch.setenv("GATEWAY_PORT", "9000")
+    assert OrdersSettings().inventory_url == "http://inventory:8081"
+    assert InventorySettings().database_url == "postgresql+asyncpg://u@db/inventory"
+    assert GatewaySettings().port == 9000
+
+
+def test_invalid_values_fail_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_ORDERS_TIMEOUT_SECONDS", "0")
+    with pytest.raises(ValidationError):
+        GatewaySettings()
+
+
+@pytest.mark.parametrize(
+    ("exporter", "protocol", "expected"),
+    [
+        ("otlp", "grpc", [GrpcExporter]),
+        ("otlp", "http/protobuf", [HttpExporter]),
+        ("zipkin", "grpc", [ZipkinExporter]),
+        ("console", "grpc", [ConsoleSpanExporter]),
+        ("otlp,console", "grpc", [GrpcExporter, ConsoleSpanExporter]),
+        ("none", "grpc", []),
+    ],
+)
+def test_otel_traces_exporter_selects_exporters(
+    monkeypatch: pytest.MonkeyPatch, exporter: str, protocol: str, expected: list[type]
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", exporter)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    assert [type(e) for e in build_exporters(TelemetrySettings())] == expected
+
+
+@pytest.mark.parametrize("exporter", ["jaeger", "otlp,none", ""])
+def test_unknown_exporters_fail_at_start_up(monkeypatch: pytest.MonkeyPatch, exporter: str) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", exporter)
+    with pytest.raises(ValidationError):
+        TelemetrySettings()
+
+
+def test_resource_names_the_service_version_and_environment() -> None:
+    attributes = build_resource("orders").attributes
+    assert attributes["service.name"] == "orders"
+    assert attributes["service.version"]
+    assert attributes["deployment.environment.name"] == "development"
+
+
+def test_standard_variables_override_the_resource_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "orders-canary")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging,team=checkout")
+    attributes = build_resource("orders").attributes
+    assert attributes["service.name"] == "orders-canary"
+    assert attributes["deployment.environment.name"] == "staging"
+    assert attributes["team"] == "checkout"
+
+
+def test_sdk_disabled_installs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    telemetry = setup_telemetry("gateway", set_global=False)
+    assert not telemetry.enabled
+    assert telemetry.grpc_server_interceptors() == []
+    assert telemetry.grpc_client_interceptors() == []
+    with telemetry.tracer("test").start_as_current_span("nothing") as span:
+        assert not span.get_span_context().is_valid
+
+
+def test_sampler_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.01")
+    telemetry = setup_telemetry("gateway", TelemetrySettings(traces_exporter="none"), set_global=False)
+    assert telemetry.tracer_provider is not None
+    assert "0.01" in telemetry.tracer_provider.sampler.get_description()
