@@ -69,6 +69,14 @@ def test_a_request_with_traceparent_is_one_trace_through_three_services_and_two_
     assert resource["deployment.environment.name"]
 
 
+def test_tracestate_travels_with_the_trace_to_every_service(mesh: Mesh) -> None:
+    trace_id = new_trace_id()
+    headers = {"traceparent": f"00-{trace_id}-{CALLER_SPAN_ID}-01", "tracestate": "acme=t61rcWkgMzE,other=1"}
+    assert place_order(mesh, headers).status_code == 201
+    spans = mesh.trace(trace_id, lambda spans: services(spans) == {"gateway", "orders", "inventory"})
+    assert {span.trace_state for span in spans} == {"acme=t61rcWkgMzE,other=1"}
+
+
 def test_a_legacy_x_trace_id_is_kept_by_all_three_services(mesh: Mesh) -> None:
     trace_id = new_trace_id()
     response = place_order(mesh, {"X-Trace-ID": trace_id})

@@ -45,6 +45,8 @@ class ReceivedSpan:
     attributes: dict[str, Any] = field(default_factory=dict)
     events: tuple[str, ...] = ()
     resource: dict[str, Any] = field(default_factory=dict)
+    # The W3C tracestate the span carried, e.g. "vendor=value" (empty when none).
+    trace_state: str = ""
 
     @property
     def duration_ms(self) -> float:
@@ -136,6 +138,7 @@ def decode(request: trace_service_pb2.ExportTraceServiceRequest) -> list[Receive
                         attributes=_attributes(span.attributes),
                         events=tuple(event.name for event in span.events),
                         resource=resource,
+                        trace_state=span.trace_state,
                     )
                 )
     return received
