@@ -12,6 +12,20 @@ from telemetry.propagation import DEFAULT_PROPAGATORS
 # Values of OTEL_TRACES_EXPORTER as the specification names them.
 TRACES_EXPORTERS = {"otlp", "zipkin", "console", "none"}
 
+# Standard variables the OpenTelemetry SDK and its exporters read directly (prefixes end in "_").
+# Deployment files may set these and the fields of TelemetrySettings, and no other OTEL_* variable.
+SDK_VARIABLES = (
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_BSP_",
+    "OTEL_EXPORTER_OTLP_",
+    "OTEL_EXPORTER_ZIPKIN_",
+    "OTEL_SPAN_",
+    "OTEL_ATTRIBUTE_",
+)
+
 
 class TelemetrySettings(BaseSettings):
     """Tracing switches. Read by the SDK itself, and so not repeated here: OTEL_SERVICE_NAME,
@@ -25,6 +39,10 @@ class TelemetrySettings(BaseSettings):
     traces_exporter: str = "otlp"
     exporter_otlp_protocol: Literal["grpc", "http/protobuf"] = "grpc"
     propagators: str = DEFAULT_PROPAGATORS
+    # tracemesh exports traces only; its logs go to stderr with trace ids in every line. These exist so
+    # that a deployment can say so explicitly (as Jaeger accepts traces only), and anything else fails.
+    logs_exporter: Literal["none"] = "none"
+    metrics_exporter: Literal["none"] = "none"
 
     @field_validator("traces_exporter")
     @classmethod

@@ -95,3 +95,12 @@ def test_sampler_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     telemetry = setup_telemetry("gateway", TelemetrySettings(traces_exporter="none"), set_global=False)
     assert telemetry.tracer_provider is not None
     assert "0.01" in telemetry.tracer_provider.sampler.get_description()
+
+
+def test_logs_and_metrics_exporters_can_only_be_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    assert TelemetrySettings().logs_exporter == "none"
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "otlp")
+    with pytest.raises(ValidationError):
+        TelemetrySettings()

@@ -1,0 +1,143 @@
+"""docker-compose.yml, checked offline by the real Compose v2 binary and against the code it runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from devrun.__main__ import plan
+from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = shutil.which("docker-compose", path=str(Path(sys.executable).parent)) or "docker-compose"
+APP_SERVICES = tuple(SETTINGS)
+# Each way of starting the stack that the compose file documents.
+VARIANTS = {
+    "default": [],
+    "load": ["--profile", "load"],
+    "collector": ["--env-file", "deploy/compose/collector.env"],
+}
+
+
+def compose(*args: str) -> subprocess.CompletedProcess[str]:
+    # An empty environment apart from PATH: variables of the machine running the tests must not leak in.
+    return subprocess.run(
+        [COMPOSE, *args], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=False
+    )
+
+
+def config(variant: str) -> dict[str, Any]:
+    result = compose(*VARIANTS[variant], "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_compose_config_is_valid(variant: str) -> None:
+    result = compose(*VARIANTS[variant], "config", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+def test_profiles_add_their_services() -> None:
+    assert set(config("default")["services"]) == {"jaeger", "postgres", *APP_SERVICES}
+    assert set(config("load")["services"]) - set(config("default")["services"]) == {"load"}
+    assert set(config("collector")["services"]) - set(config("default")["services"]) == {"otel-collector"}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variable_set_is_one_the_service_reads(variant: str) -> None:
+    services = config(variant)["services"]
+    for name in APP_SERVICES:
+        unread = [key for key in services[name]["environment"] if not is_read_by(name, key)]
+        assert unread == [], f"{name} sets variables its code never reads"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_peer_addresses_name_declared_services_and_their_ports(variant: str) -> None:
+    services = config(variant)["services"]
+
+    def port_of(service: str) -> int:
+        return int(services[service]["environment"][PORT_VARIABLE[service]])
+
+    gateway, orders = services["gateway"]["environment"], services["orders"]["environment"]
+    host, port = gateway["GATEWAY_ORDERS_ADDRESS"].rsplit(":", 1)
+    assert (host, int(port)) == ("orders", port_of("orders"))
+    inventory_url = urlsplit(orders["ORDERS_INVENTORY_URL"])
+    assert (inventory_url.hostname, inventory_url.port) == ("inventory", port_of("inventory"))
+    init_sql = (ROOT / "deploy/postgres/init.sql").read_text()
+    for name in ("orders", "inventory"):
+        url = make_url(services[name]["environment"][f"{name.upper()}_DATABASE_URL"])
+        assert (url.host, url.port, url.drivername) == ("postgres", 5432, "postgresql+asyncpg")
+        assert f"CREATE DATABASE {url.database};" in init_sql
+    expected_collector = "otel-collector" if variant == "collector" else "jaeger"
+    for name in APP_SERVICES:
+        endpoint = urlsplit(services[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        # With its scheme: "jaeger:4317" alone would be read as scheme "jaeger" and every export would fail.
+        assert (endpoint.scheme, endpoint.hostname, endpoint.port) == ("http", expected_collector, 4317)
+        assert expected_collector in services
+        assert services[name]["environment"]["OTEL_SERVICE_NAME"] == name
+
+
+def test_services_start_the_same_entry_points_as_make_run() -> None:
+    services = config("default")["services"]
+    dev_modules = {name: argv[-1] for name, argv, _env in plan({}) if name in APP_SERVICES}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m"]' in dockerfile
+    for name in APP_SERVICES:
+        assert services[name]["command"] == [dev_modules[name]]
+
+
+def test_only_the_gateway_and_the_jaeger_ui_are_published() -> None:
+    published = {
+        (name, port["published"])
+        for name, service in config("default")["services"].items()
+        for port in service.get("ports", [])
+    }
+    assert published == {("gateway", "8080"), ("jaeger", "16686")}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_long_running_services_have_healthchecks_and_wait_for_each_other(variant: str) -> None:
+    services = config(variant)["services"]
+    # The collector image has no shell or client to run a check with, and `load` is a client.
+    unchecked = {"otel-collector", "load"}
+    for name, service in services.items():
+        if name in unchecked:
+            continue
+        test = service["healthcheck"]["test"]
+        assert test[0] == "CMD", f"{name}: healthcheck must run a real check, in exec form"
+        assert not any(word in {"nc", "true"} for word in test), f"{name}: a port check is not a health check"
+        for dependency in service.get("depends_on", {}).values():
+            assert dependency["condition"] == "service_healthy"
+
+
+def test_app_healthchecks_probe_their_own_port_and_readiness() -> None:
+    services = config("default")["services"]
+    for name in ("gateway", "inventory"):
+        port = services[name]["environment"][PORT_VARIABLE[name]]
+        assert f"http://127.0.0.1:{port}/readyz" in " ".join(services[name]["healthcheck"]["test"])
+    assert services["orders"]["healthcheck"]["test"] == ["CMD", "python", "-m", "orders.healthcheck"]
+
+
+def test_stop_grace_outlasts_the_drain_and_the_flush() -> None:
+    for name in APP_SERVICES:
+        grace = config("default")["services"][name]["stop_grace_period"]
+        assert grace.endswith("s")
+        assert int(grace.rstrip("s")) >= 20
+
+
+def test_no_real_secret_is_committed() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "${POSTGRES_PASSWORD:-local-demo-only}" in text
+    services = config("default")["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "local-demo-only"
+    assert "ports" not in services["postgres"]

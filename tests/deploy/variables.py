@@ -1,0 +1,36 @@
+"""Which environment variables each service reads: derived from its settings classes, never listed by hand."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings
+
+from gateway.settings import GatewaySettings
+from inventory.settings import InventorySettings
+from orders.settings import OrdersSettings
+from telemetry.settings import SDK_VARIABLES, TelemetrySettings
+
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "gateway": GatewaySettings,
+    "orders": OrdersSettings,
+    "inventory": InventorySettings,
+}
+PORT_VARIABLE = {"gateway": "GATEWAY_PORT", "orders": "ORDERS_PORT", "inventory": "INVENTORY_PORT"}
+
+
+def variables_of(settings: type[BaseSettings]) -> set[str]:
+    prefix = settings.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper() for name in settings.model_fields}
+
+
+def is_read_by(service: str, variable: str) -> bool:
+    """True when `service` reads `variable`: its own settings, tracemesh's OTEL_* settings, or the SDK's."""
+    if variable in variables_of(SETTINGS[service]) | variables_of(TelemetrySettings):
+        return True
+    return any(
+        variable == known or (known.endswith("_") and variable.startswith(known)) for known in SDK_VARIABLES
+    )
+
+
+def default_port(service: str) -> int:
+    port: int = SETTINGS[service]().port  # type: ignore[attr-defined]
+    return port
