@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sku: str = Field(min_length=1, max_length=64, examples=["BOOK-001"])
+    # Letters, digits, '.', '_' and '-': the same rule orders and inventory apply.
+    sku: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", examples=["BOOK-001"])
     quantity: int = Field(ge=1, le=1_000_000, examples=[1])
 
 

@@ -12,6 +12,6 @@ class GatewaySettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     orders_address: str = "127.0.0.1:50051"
-    # Deadline of each gRPC call to orders, which passes what is left of it on to inventory.
+    # Deadline of each gRPC call to orders; orders keeps its calls to inventory within what is left of it.
     orders_timeout_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"

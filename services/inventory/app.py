@@ -38,8 +38,10 @@ class ProductOut(BaseModel):
 
 
 class ReservationIn(BaseModel):
-    reservation_id: str = Field(min_length=1, max_length=64, description="The caller's idempotency key.")
-    sku: str = Field(min_length=1, max_length=64)
+    reservation_id: str = Field(
+        pattern=r"^[A-Za-z0-9._-]{1,64}$", description="The caller's idempotency key (orders: the order id)."
+    )
+    sku: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     quantity: int = Field(ge=1, le=1_000_000)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import event, func, make_url, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from inventory.domain import (
@@ -18,6 +19,11 @@ from inventory.domain import (
     UnknownProduct,
 )
 from inventory.models import Base, ProductRow, ReservationRow
+
+# What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, the
+# socket's own, and asyncpg's errors raised while connecting (an unknown database, a server starting up or
+# out of connection slots), which reach us unwrapped. Anything else is a bug, not an outage.
+DATABASE_DOWN = (OperationalError, InterfaceError, OSError, asyncpg.PostgresError)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -59,22 +65,22 @@ class StockRepository:
             with suppress_instrumentation():
                 async with self._engine.connect() as connection:
                     await connection.execute(select(1))
-        except (DBAPIError, OSError) as error:
-            raise StoreUnavailable(str(error)) from error
+        except DATABASE_DOWN as error:
+            raise StoreUnavailable("stock database unavailable") from error
 
     async def list_products(self) -> list[Product]:
         try:
             async with self._sessions() as session:
                 rows = await session.scalars(select(ProductRow).order_by(ProductRow.sku))
                 return [Product(row.sku, row.name, row.stock) for row in rows]
-        except (DBAPIError, OSError) as error:
+        except DATABASE_DOWN as error:
             raise StoreUnavailable("stock database unavailable") from error
 
     async def get_product(self, sku: str) -> Product:
         try:
             async with self._sessions() as session:
                 row = await session.get(ProductRow, sku)
-        except (DBAPIError, OSError) as error:
+        except DATABASE_DOWN as error:
             raise StoreUnavailable("stock database unavailable") from error
         if row is None:
             raise UnknownProduct(sku)
@@ -86,7 +92,7 @@ class StockRepository:
         Atomic without locks in Python: the decrement is a single conditional UPDATE, so two concurrent
         reservations can never both take the last unit (PostgreSQL locks the row; SQLite has one writer).
         Idempotent: the reservation id is a primary key, so a replayed request rolls back its own
-        decrement and gets the first answer again.
+        decrement and is answered from the stored reservation (with the stock as it is now).
         """
         try:
             try:
@@ -104,7 +110,7 @@ class StockRepository:
                     session.add(ReservationRow(id=reservation_id, sku=sku, quantity=quantity))
             except (IntegrityError, _Replay):
                 return await self._replay(reservation_id, sku, quantity)
-        except (DBAPIError, OSError) as error:
+        except DATABASE_DOWN as error:
             raise StoreUnavailable("stock database unavailable") from error
         assert remaining is not None
         return Reservation(reservation_id, sku, quantity, remaining)

@@ -11,7 +11,7 @@ class OrderStatus(StrEnum):
     PENDING = "pending"  # stored; the reservation's outcome is not known yet
     CONFIRMED = "confirmed"  # stock reserved: the order stands
     REJECTED = "rejected"  # inventory refused it: unknown sku or not enough stock
-    FAILED = "failed"  # inventory could not be reached at all: certainly nothing was reserved
+    FAILED = "failed"  # inventory was unreachable or refused the call: certainly nothing was reserved
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,11 @@ class InventoryUnavailable(OrdersError):
 
     code = "inventory_unavailable"
 
-    def __init__(self, message: str, *, request_sent: bool) -> None:
+    def __init__(self, message: str, *, outcome_unknown: bool) -> None:
         super().__init__(message)
-        # False only when the request certainly never reached inventory (the connection was refused).
-        self.request_sent = request_sent
+        # True when inventory may have acted on the request before its answer was lost (a timeout, a 5xx);
+        # False when it certainly reserved nothing (connection refused, or the call refused outright).
+        self.outcome_unknown = outcome_unknown
 
 
 class StoreUnavailable(OrdersError):

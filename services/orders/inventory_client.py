@@ -1,5 +1,5 @@
-"""How orders talks to inventory: HTTP calls with timeouts and retries, and inventory's answers mapped
-to orders' own errors. The rest of orders never sees HTTP."""
+"""How orders talks to inventory: HTTP calls with timeouts, retries and a deadline, and inventory's answers
+mapped to orders' own errors. The rest of orders never sees HTTP."""
 
 from __future__ import annotations
 
@@ -12,69 +12,100 @@ from orders.domain import InsufficientStock, InventoryUnavailable, Product, Unkn
 
 # inventory answers these when it is the one in trouble; retrying may help.
 _RETRYABLE_STATUSES = {502, 503, 504}
+# Time kept back from the caller's deadline, so that orders can still answer before its caller gives up.
+_ANSWER_MARGIN_SECONDS = 0.1
 
 
 class InventoryClient:
     """inventory's API as orders needs it. Every call is safe to retry: reads trivially, and reservations
     because inventory keys them by the order id (a retry is answered, never taken twice)."""
 
-    def __init__(self, http: httpx.AsyncClient, *, attempts: int = 2, backoff_seconds: float = 0.05) -> None:
-        # `http` carries the base URL and per-attempt timeout, and its tracing is already attached:
-        # each attempt becomes one CLIENT span with traceparent injected into its headers.
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        attempts: int = 2,
+        attempt_timeout_seconds: float = 1.5,
+        backoff_seconds: float = 0.05,
+    ) -> None:
+        # `http` carries the base URL, and its tracing is already attached: each attempt becomes one
+        # CLIENT span, with traceparent, baggage and x-trace-id injected into its headers.
         self._http = http
         self._attempts = attempts
+        self._attempt_timeout = attempt_timeout_seconds
         self._backoff = backoff_seconds
 
-    async def list_products(self) -> list[Product]:
-        response = await self._call("GET", "/products")
+    async def list_products(self, *, budget_seconds: float | None = None) -> list[Product]:
+        response = await self._call("GET", "/products", budget_seconds)
         return [Product(item["sku"], item["name"], item["stock"]) for item in response.json()]
 
-    async def reserve(self, reservation_id: str, sku: str, quantity: int) -> int:
+    async def reserve(
+        self, reservation_id: str, sku: str, quantity: int, *, budget_seconds: float | None = None
+    ) -> int:
         """Reserves stock for one order and returns what is left; raises UnknownProduct,
-        InsufficientStock or InventoryUnavailable."""
+        InsufficientStock or InventoryUnavailable. `budget_seconds`: how long the caller still waits."""
         body = {"reservation_id": reservation_id, "sku": sku, "quantity": quantity}
-        response = await self._call("POST", "/reservations", json=body)
+        response = await self._call("POST", "/reservations", budget_seconds, json=body)
         remaining: int = response.json()["remaining_stock"]
         return remaining
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        request_sent = False
+    async def _call(
+        self, method: str, path: str, budget_seconds: float | None, **kwargs: Any
+    ) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        deadline = None if budget_seconds is None else loop.time() + budget_seconds - _ANSWER_MARGIN_SECONDS
+        outcome_unknown = False
+        failure = "no time left to call inventory"
         for attempt in range(1, self._attempts + 1):
+            timeout = (
+                self._attempt_timeout
+                if deadline is None
+                else min(self._attempt_timeout, deadline - loop.time())
+            )
+            if timeout <= 0:
+                break
             try:
-                response = await self._http.request(method, path, **kwargs)
+                # httpx's own timeout, not asyncio's: it fails inside the instrumented call, so the
+                # attempt's span records the timeout as its error.
+                response = await self._http.request(method, path, timeout=timeout, **kwargs)
             except httpx.ConnectError as error:
                 failure = f"inventory unreachable: {type(error).__name__}"
             except httpx.TransportError as error:  # timeouts, resets: the request may have arrived
-                request_sent = True
+                outcome_unknown = True
                 failure = f"inventory did not answer: {type(error).__name__}"
             else:
-                request_sent = True
                 if response.status_code not in _RETRYABLE_STATUSES:
                     return _checked(response)
+                outcome_unknown = True
                 failure = f"inventory answered {response.status_code}"
-            if attempt < self._attempts:
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-        raise InventoryUnavailable(failure, request_sent=request_sent)
+            backoff = self._backoff * 2 ** (attempt - 1)
+            if attempt == self._attempts or (deadline is not None and loop.time() + backoff >= deadline):
+                break
+            await asyncio.sleep(backoff)
+        raise InventoryUnavailable(failure, outcome_unknown=outcome_unknown)
 
 
 def _checked(response: httpx.Response) -> httpx.Response:
     if response.is_success:
         return response
     error = _error_of(response)
-    if response.status_code == 404:
-        raise UnknownProduct(error.get("message", "unknown sku"))
+    message = str(error.get("message", f"inventory answered {response.status_code}"))
+    if response.status_code == 404 and error.get("code") == "unknown_sku":
+        raise UnknownProduct(message)
     if response.status_code == 409 and error.get("code") == "insufficient_stock":
-        raise InsufficientStock(error.get("message", "not enough stock"))
-    # Anything else means orders sent something inventory does not accept: a bug on one side.
-    raise InventoryUnavailable(f"inventory answered {response.status_code}", request_sent=True)
+        raise InsufficientStock(message)
+    # Any other refusal means orders sent something inventory does not accept (a bug on one side, or a
+    # wrong URL): inventory certainly reserved nothing.
+    raise InventoryUnavailable(f"inventory refused the call ({response.status_code})", outcome_unknown=False)
 
 
 def _error_of(response: httpx.Response) -> dict[str, Any]:
     try:
-        error = response.json().get("error", {})
+        body = response.json()
     except ValueError:
         return {}
+    error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}

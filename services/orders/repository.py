@@ -5,16 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import event, make_url, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from orders.domain import Order, OrderNotFound, OrderStatus, StoreUnavailable
 from orders.models import Base, OrderRow
 
-# What a lost connection looks like from SQLAlchemy (DBAPIError) or from the driver while connecting.
-_DOWN = (DBAPIError, OSError)
+# What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, the
+# socket's own, and asyncpg's errors raised while connecting (an unknown database, a server starting up or
+# out of connection slots), which reach us unwrapped. Anything else is a bug, not an outage.
+DATABASE_DOWN = (OperationalError, InterfaceError, OSError, asyncpg.PostgresError)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -49,7 +52,7 @@ class OrderRepository:
             with suppress_instrumentation():
                 async with self._engine.connect() as connection:
                     await connection.execute(select(1))
-        except _DOWN as error:
+        except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 
     async def add(self, order: Order) -> None:
@@ -64,7 +67,7 @@ class OrderRepository:
                         created_at=order.created_at,
                     )
                 )
-        except _DOWN as error:
+        except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 
     async def set_status(self, order_id: str, status: OrderStatus) -> None:
@@ -73,14 +76,14 @@ class OrderRepository:
                 await session.execute(
                     update(OrderRow).where(OrderRow.id == order_id).values(status=status.value)
                 )
-        except _DOWN as error:
+        except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 
     async def get(self, order_id: str) -> Order:
         try:
             async with self._sessions() as session:
                 row = await session.get(OrderRow, order_id)
-        except _DOWN as error:
+        except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
         if row is None:
             raise OrderNotFound(order_id)
@@ -93,7 +96,7 @@ class OrderRepository:
                     select(OrderRow).order_by(OrderRow.created_at.desc(), OrderRow.id).limit(limit)
                 )
                 return [_to_order(row) for row in rows]
-        except _DOWN as error:
+        except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 
 

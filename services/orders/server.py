@@ -29,7 +29,11 @@ class OrdersServer:
             base_url=settings.inventory_url, timeout=httpx.Timeout(settings.inventory_timeout_seconds)
         )
         telemetry.instrument_httpx(http)
-        self._inventory = InventoryClient(http, attempts=settings.inventory_attempts)
+        self._inventory = InventoryClient(
+            http,
+            attempts=settings.inventory_attempts,
+            attempt_timeout_seconds=settings.inventory_timeout_seconds,
+        )
         self._health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.port = 0

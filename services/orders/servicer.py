@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from orders.domain import (
     InsufficientStock,
@@ -38,6 +40,7 @@ _CODE_BY_ERROR: dict[type[OrdersError], grpc.StatusCode] = {
     InventoryUnavailable: grpc.StatusCode.UNAVAILABLE,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
+_FAILURES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL}
 # Trailing metadata key that names the domain error, so the gateway can tell "unknown sku" from
 # "unknown order" although both are NOT_FOUND. Lowercase: gRPC metadata keys must be.
 ERROR_CODE_KEY = "tracemesh-error-code"
@@ -56,26 +59,43 @@ _Response = TypeVar("_Response")
 _Method = Callable[[Any, _Request, Context], Awaitable[_Response]]
 
 
-def _grpc_errors(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
+def _grpc_errors(method: _Method[_Request, _Response]) -> _Method[_Request, _Response | None]:
     """Turns every exception of a handler into a gRPC status. An uncaught exception would reach the
     client as UNKNOWN and leave the server span's status UNSET; here nothing escapes unmapped."""
 
     @functools.wraps(method)
-    async def handler(self: Any, request: _Request, context: Context) -> _Response:
+    async def handler(self: Any, request: _Request, context: Context) -> _Response | None:
         try:
             return await method(self, request, context)
         except OrdersError as error:
             code = _CODE_BY_ERROR.get(type(error), grpc.StatusCode.INTERNAL)
-            await context.abort(code, str(error), trailing_metadata=((ERROR_CODE_KEY, error.code),))
+            if code in _FAILURES:
+                # A real failure: the exception goes on the span. A refusal (NOT_FOUND, ...) is an answer.
+                trace.get_current_span().record_exception(error)
+            _set_status(context, code, str(error), error.code)
+        except asyncio.CancelledError:
+            # The caller gave up (its deadline passed, or it cancelled): grpc cancels this handler, and
+            # the span would otherwise end as if all went well.
+            trace.get_current_span().set_status(
+                Status(StatusCode.ERROR, "cancelled: the caller stopped waiting")
+            )
+            raise
         except Exception as error:
             logger.exception("unexpected failure")
             trace.get_current_span().record_exception(error)
-            await context.abort(
-                grpc.StatusCode.INTERNAL, "internal error", trailing_metadata=((ERROR_CODE_KEY, "internal"),)
-            )
-        raise AssertionError("context.abort always raises")
+            _set_status(context, grpc.StatusCode.INTERNAL, "internal error", "internal")
+        return None
 
     return handler
+
+
+def _set_status(context: Context, code: grpc.StatusCode, message: str, domain_code: str) -> None:
+    # set_code instead of context.abort(): abort raises an exception of its own, which would land on the
+    # span as an "exception" event even for a plain NOT_FOUND. The instrumentation's context wrapper
+    # turns set_code into the span's status (ERROR only for failures such as UNAVAILABLE and INTERNAL).
+    context.set_code(code)
+    context.set_details(message)
+    context.set_trailing_metadata(((ERROR_CODE_KEY, domain_code),))
 
 
 class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
@@ -84,7 +104,10 @@ class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
 
     @_grpc_errors
     async def CreateOrder(self, request: orders_pb2.CreateOrderRequest, context: Context) -> orders_pb2.Order:
-        return _order_to_proto(await self._service.create_order(request.sku, request.quantity))
+        order = await self._service.create_order(
+            request.sku, request.quantity, budget_seconds=context.time_remaining()
+        )
+        return _order_to_proto(order)
 
     @_grpc_errors
     async def GetOrder(self, request: orders_pb2.GetOrderRequest, context: Context) -> orders_pb2.Order:
@@ -101,7 +124,7 @@ class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
     async def ListProducts(
         self, request: orders_pb2.ListProductsRequest, context: Context
     ) -> orders_pb2.ListProductsResponse:
-        products = await self._service.list_products()
+        products = await self._service.list_products(budget_seconds=context.time_remaining())
         return orders_pb2.ListProductsResponse(
             products=[orders_pb2.Product(sku=p.sku, name=p.name, stock=p.stock) for p in products]
         )

@@ -14,7 +14,7 @@ class OrdersSettings(BaseSettings):
     # Any SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.
     database_url: str = "sqlite+aiosqlite:///var/orders.db"
     inventory_url: str = "http://127.0.0.1:8081"
-    # Per attempt. Attempts x timeout stays under the gateway's deadline for the whole call (5 s).
+    # Per attempt; all attempts together stay within what is left of the caller's gRPC deadline.
     inventory_timeout_seconds: float = Field(default=1.5, gt=0)
     inventory_attempts: int = Field(default=2, ge=1, le=5)
     # How long in-flight calls may take to finish after SIGTERM.

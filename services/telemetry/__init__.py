@@ -135,7 +135,8 @@ def setup_telemetry(
     """Builds the service's TracerProvider from the OTEL_* settings.
 
     `span_processors` replaces the exporters named by OTEL_TRACES_EXPORTER (tests pass an in-memory one);
-    `set_global=False` leaves process-wide state alone, so several services can share one test process.
+    `set_global=False` neither registers the provider globally nor patches logging, so several services
+    can share one test process (the propagators are always global: the instrumentations read them there).
     """
     settings = settings or TelemetrySettings()
     if settings.sdk_disabled:
@@ -168,14 +169,16 @@ def build_resource(service_name: str) -> Resource:
         {
             "service.name": service_name,
             "service.version": _version(),
-            # The current semantic-convention name, and the older one that many trace UIs still key on.
             "deployment.environment.name": "development",
-            "deployment.environment": "development",
         }
     )
     # Resource.create lets the attributes passed in win over the environment; merging the environment
     # again on top makes the standard variables win, as an operator expects.
-    return defaults.merge(OTELResourceDetector().detect())
+    resource = defaults.merge(OTELResourceDetector().detect())
+    # deployment.environment.name is the current semantic-convention name; many trace UIs still key on
+    # the older deployment.environment, so it follows the new one unless set on its own.
+    environment = resource.attributes["deployment.environment.name"]
+    return Resource({"deployment.environment": environment}).merge(resource)
 
 
 def build_exporters(settings: TelemetrySettings) -> list[SpanExporter]:

@@ -48,3 +48,14 @@ def wait_for(
 
 def named(name: str) -> Callable[[Sequence[ReadableSpan]], bool]:
     return lambda spans: any(span.name == name for span in spans)
+
+
+def only_the_trace_of(exporter: InMemorySpanExporter, server_span_name: str) -> tuple[ReadableSpan, ...]:
+    """Waits for the server span named `server_span_name`, then returns every finished span, asserting
+    they all belong to its trace. Used after untraced calls: a span those calls made would have ended
+    before this later request's spans, so it would be caught here."""
+    spans = wait_for(exporter, named(server_span_name))
+    marker = next(span for span in spans if span.name == server_span_name and span.kind == SpanKind.SERVER)
+    strays = [span.name for span in spans if span.context.trace_id != marker.context.trace_id]
+    assert strays == [], f"spans outside the marker request's trace: {strays}"
+    return spans

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -13,7 +15,16 @@ from opentelemetry.trace import SpanKind, StatusCode
 from orders.settings import OrdersSettings
 from telemetry import Telemetry
 from tests.integration.conftest import running_orders
-from tests.integration.spans import by_kind, children_of, db_spans, named, one, service_of, wait_for
+from tests.integration.spans import (
+    by_kind,
+    children_of,
+    db_spans,
+    named,
+    one,
+    only_the_trace_of,
+    service_of,
+    wait_for,
+)
 from tests.support import free_port
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -77,6 +88,8 @@ def test_caller_errors_keep_the_server_span_unset(
     assert raised.value.code() == code
     server = one([span for span in wait_for(span_exporter, named(CREATE)) if span.name == CREATE])
     assert server.status.status_code == StatusCode.UNSET
+    # An answer, not a failure: nothing on the span reads like an error either.
+    assert server.events == ()
 
 
 def test_unknown_order_is_not_found(stub: orders_pb2_grpc.OrderServiceStub) -> None:
@@ -98,7 +111,8 @@ def test_orders_are_listed_newest_first(stub: orders_pb2_grpc.OrderServiceStub) 
 def test_health_is_serving_and_untraced(channel: grpc.Channel, span_exporter: InMemorySpanExporter) -> None:
     response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert response.status == health_pb2.HealthCheckResponse.SERVING
-    assert span_exporter.get_finished_spans() == ()
+    orders_pb2_grpc.OrderServiceStub(channel).ListOrders(orders_pb2.ListOrdersRequest(limit=1), timeout=5)
+    only_the_trace_of(span_exporter, "/tracemesh.orders.v1.OrderService/ListOrders")
 
 
 def test_inventory_down_is_unavailable_and_an_error_where_it_happened(
@@ -121,6 +135,10 @@ def test_inventory_down_is_unavailable_and_an_error_where_it_happened(
     spans = wait_for(span_exporter, named(CREATE))
     server = one([span for span in spans if span.name == CREATE])
     assert server.status.status_code == StatusCode.ERROR
+    # The real cause is recorded, not grpc's own abort machinery.
+    assert [event.attributes["exception.type"] for event in server.events] == [
+        "orders.domain.InventoryUnavailable"
+    ]
     attempts = [
         span for span in children_of(server, spans) if span.kind == SpanKind.CLIENT and span.name == "POST"
     ]
@@ -128,3 +146,31 @@ def test_inventory_down_is_unavailable_and_an_error_where_it_happened(
     for attempt in attempts:
         assert attempt.status.status_code == StatusCode.ERROR
         assert [event.name for event in attempt.events] == ["exception"]
+
+
+def test_a_silent_inventory_is_given_up_on_within_the_callers_deadline(
+    orders_database_url: str, make_telemetry: Callable[[str], Telemetry], span_exporter: InMemorySpanExporter
+) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        inventory_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings = OrdersSettings(port=0, database_url=orders_database_url, inventory_url=inventory_url)
+        with (
+            running_orders(settings, make_telemetry("orders")) as address,
+            grpc.insecure_channel(address) as channel,
+        ):
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.CreateOrder(orders_pb2.CreateOrderRequest(sku="BOOK-001", quantity=1), timeout=1.0)
+            elapsed = time.monotonic() - started
+    # orders answered before the deadline instead of being cancelled by it: the caller learns why.
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert elapsed < 1.0
+    spans = wait_for(span_exporter, named(CREATE))
+    server = one([span for span in spans if span.name == CREATE])
+    assert server.status.status_code == StatusCode.ERROR
+    attempts = [span for span in children_of(server, spans) if span.name == "POST"]
+    assert attempts
+    assert all(span.status.status_code == StatusCode.ERROR for span in attempts)

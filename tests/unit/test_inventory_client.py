@@ -9,7 +9,9 @@ from orders.domain import InsufficientStock, InventoryUnavailable, UnknownProduc
 from orders.inventory_client import InventoryClient
 
 
-def client(*responses: httpx.Response | Exception) -> tuple[InventoryClient, list[httpx.Request]]:
+def client(
+    *responses: httpx.Response | Exception, backoff: float = 0
+) -> tuple[InventoryClient, list[httpx.Request]]:
     seen: list[httpx.Request] = []
     script = list(responses)
 
@@ -21,7 +23,7 @@ def client(*responses: httpx.Response | Exception) -> tuple[InventoryClient, lis
         return answer
 
     http = httpx.AsyncClient(base_url="http://inventory", transport=httpx.MockTransport(handle))
-    return InventoryClient(http, attempts=3, backoff_seconds=0), seen
+    return InventoryClient(http, attempts=3, backoff_seconds=backoff), seen
 
 
 def error(status: int, code: str) -> httpx.Response:
@@ -58,7 +60,7 @@ async def test_refused_connections_mean_nothing_was_sent() -> None:
     with pytest.raises(InventoryUnavailable) as raised:
         await inventory.reserve("order-1", "BOOK-001", 2)
     assert len(seen) == 3
-    assert raised.value.request_sent is False
+    assert raised.value.outcome_unknown is False
 
 
 async def test_a_timeout_may_have_reached_inventory() -> None:
@@ -67,10 +69,40 @@ async def test_a_timeout_may_have_reached_inventory() -> None:
     )
     with pytest.raises(InventoryUnavailable) as raised:
         await inventory.reserve("order-1", "BOOK-001", 2)
-    assert raised.value.request_sent is True
+    assert raised.value.outcome_unknown is True
 
 
-async def test_an_unexpected_answer_is_unavailable_not_a_crash() -> None:
-    inventory, _ = client(httpx.Response(400, text="<html>bad</html>"))
-    with pytest.raises(InventoryUnavailable):
+@pytest.mark.parametrize(
+    "response",
+    [httpx.Response(400, text="<html>bad</html>"), error(404, "no_such_route"), error(422, "invalid")],
+)
+async def test_other_refusals_are_unavailable_and_certainly_reserved_nothing(
+    response: httpx.Response,
+) -> None:
+    inventory, seen = client(response)
+    with pytest.raises(InventoryUnavailable) as raised:
         await inventory.reserve("order-1", "BOOK-001", 2)
+    assert raised.value.outcome_unknown is False
+    assert len(seen) == 1
+
+
+async def test_retries_stop_at_the_callers_deadline() -> None:
+    inventory, seen = client(*[error(503, "store_unavailable")] * 3, backoff=0.2)
+    with pytest.raises(InventoryUnavailable):
+        await inventory.reserve("order-1", "BOOK-001", 2, budget_seconds=0.35)
+    # The first backoff (0.2 s) still fits in 0.35 - 0.1 s; the second (0.4 s) does not.
+    assert len(seen) == 2
+
+
+async def test_no_time_left_means_no_call() -> None:
+    inventory, seen = client(httpx.Response(201, json={"remaining_stock": 1}))
+    with pytest.raises(InventoryUnavailable, match="no time left"):
+        await inventory.reserve("order-1", "BOOK-001", 2, budget_seconds=0.05)
+    assert seen == []
+
+
+async def test_each_attempt_gets_at_most_what_is_left_of_the_deadline() -> None:
+    inventory, seen = client(httpx.Response(201, json={"remaining_stock": 1}))
+    await inventory.reserve("order-1", "BOOK-001", 2, budget_seconds=0.6)
+    timeouts = seen[0].extensions["timeout"]
+    assert 0 < timeouts["read"] <= 0.5

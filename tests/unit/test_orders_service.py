@@ -44,13 +44,15 @@ class FakeInventory:
         self.failure = failure
         self.reservations: list[tuple[str, str, int]] = []
 
-    async def reserve(self, reservation_id: str, sku: str, quantity: int) -> int:
+    async def reserve(
+        self, reservation_id: str, sku: str, quantity: int, *, budget_seconds: float | None = None
+    ) -> int:
         self.reservations.append((reservation_id, sku, quantity))
         if self.failure:
             raise self.failure
         return 10
 
-    async def list_products(self) -> list[Product]:
+    async def list_products(self, *, budget_seconds: float | None = None) -> list[Product]:
         return [Product("BOOK-001", "Book", 3)]
 
 
@@ -77,21 +79,24 @@ async def test_a_refused_order_is_kept_as_rejected(refusal: Exception) -> None:
 
 
 @pytest.mark.parametrize(
-    ("request_sent", "status"), [(False, OrderStatus.FAILED), (True, OrderStatus.PENDING)]
+    ("outcome_unknown", "status"), [(False, OrderStatus.FAILED), (True, OrderStatus.PENDING)]
 )
 async def test_an_unreachable_inventory_fails_or_leaves_the_outcome_open(
-    request_sent: bool, status: OrderStatus
+    outcome_unknown: bool, status: OrderStatus
 ) -> None:
     repository = FakeRepository()
     with pytest.raises(InventoryUnavailable):
         await service(
-            FakeInventory(InventoryUnavailable("down", request_sent=request_sent)), repository
+            FakeInventory(InventoryUnavailable("down", outcome_unknown=outcome_unknown)), repository
         ).create_order("BOOK-001", 1)
     (stored,) = repository.orders.values()
     assert stored.status is status
 
 
-@pytest.mark.parametrize(("sku", "quantity"), [("BOOK-001", 0), ("BOOK-001", -3), ("", 1), ("X" * 65, 1)])
+@pytest.mark.parametrize(
+    ("sku", "quantity"),
+    [("BOOK-001", 0), ("BOOK-001", -3), ("", 1), ("X" * 65, 1), ("BOOK\x00001", 1), ("-BOOK", 1), ("a b", 1)],
+)
 async def test_invalid_orders_never_reach_inventory(sku: str, quantity: int) -> None:
     repository, inventory = FakeRepository(), FakeInventory()
     with pytest.raises(InvalidOrder):
@@ -111,3 +116,9 @@ async def test_list_limits() -> None:
     for limit in (-1, 101):
         with pytest.raises(InvalidOrder):
             await orders.list_orders(limit)
+
+
+async def test_an_id_this_service_never_gave_out_is_not_looked_up() -> None:
+    repository = FakeRepository()
+    with pytest.raises(OrderNotFound):
+        await service(FakeInventory(), repository).get_order("not-a-uuid\x00")

@@ -68,6 +68,7 @@ def test_resource_names_the_service_version_and_environment() -> None:
     assert attributes["service.name"] == "orders"
     assert attributes["service.version"]
     assert attributes["deployment.environment.name"] == "development"
+    assert attributes["deployment.environment"] == "development"
 
 
 def test_standard_variables_override_the_resource_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,6 +77,7 @@ def test_standard_variables_override_the_resource_defaults(monkeypatch: pytest.M
     attributes = build_resource("orders").attributes
     assert attributes["service.name"] == "orders-canary"
     assert attributes["deployment.environment.name"] == "staging"
+    assert attributes["deployment.environment"] == "staging"
     assert attributes["team"] == "checkout"
 
 
