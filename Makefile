@@ -6,8 +6,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Rebuilt whenever a lock file or pyproject.toml changes.
+# Rebuilt whenever a lock file, pyproject.toml or the set of packages changes (an editable install maps
+# each top-level package when it is made).
 INSTALLED := $(VENV)/.installed
+PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py)
 
 .PHONY: help venv run test lint protos lock clean
 
@@ -16,7 +18,7 @@ help: ## list the targets
 
 venv: $(INSTALLED) ## create .venv with the pinned dependencies (every target below does it when needed)
 
-$(INSTALLED): requirements.lock requirements-dev.lock pyproject.toml
+$(INSTALLED): requirements.lock requirements-dev.lock pyproject.toml $(PACKAGES)
 	@$(PYTHON) -c 'import sys; sys.exit("tracemesh needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock

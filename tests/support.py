@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -16,14 +15,11 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from devrun.mesh import free_port
+
+__all__ = ["LoopThread", "free_port", "postgres_database", "require_postgres", "serve_app"]
+
 POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def require_postgres() -> None:

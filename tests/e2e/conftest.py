@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.mesh import Mesh, start_mesh
+from devrun.mesh import Mesh, start_mesh
 from tests.support import postgres_database, require_postgres
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devrun.mesh import Mesh, start_mesh
 from tests.e2e.conftest import sqlite_urls
-from tests.e2e.mesh import Mesh, start_mesh
 
 
 @pytest.fixture
@@ -18,10 +18,7 @@ def own_mesh(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Mesh]:
     extra_env = getattr(request, "param", None)
     mesh = start_mesh(tmp_path, *sqlite_urls(tmp_path), extra_env=extra_env)
     yield mesh
-    for process in mesh.processes.values():
-        if process.poll() is None:
-            process.kill()
-    mesh.receiver.stop(grace=None)
+    mesh.stop_all_now()
 
 
 def order(mesh: Mesh, trace_id: str) -> httpx.Response:

@@ -7,7 +7,7 @@ import secrets
 
 import httpx
 
-from tests.e2e.mesh import Mesh
+from devrun.mesh import Mesh
 from waterfall import ReceivedSpan
 
 CALLER_SPAN_ID = "00f067aa0ba902b7"

@@ -1,9 +1,11 @@
-"""The three services as real processes, exporting real OTLP/gRPC to a receiver run by the test."""
+"""The three services as real processes, exporting real OTLP/gRPC to a receiver run by the caller
+(the end-to-end tests and the benchmark)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +16,6 @@ from pathlib import Path
 import grpc
 import httpx
 
-from tests.support import free_port
 from waterfall import ReceivedSpan, SpanStore, start_receiver
 
 SERVICES = ("inventory", "orders", "gateway")
@@ -27,7 +28,8 @@ class Mesh:
     gateway_url: str
     inventory_url: str
     store: SpanStore
-    receiver: grpc.Server
+    # None when the caller receives the spans itself (its endpoint set in extra_env).
+    receiver: grpc.Server | None
     logs: Path
     env: dict[str, dict[str, str]]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -47,8 +49,21 @@ class Mesh:
 
     def stop_all(self) -> dict[str, int]:
         codes = {service: self.stop(service) for service in reversed(SERVICES) if service in self.processes}
-        self.receiver.stop(grace=None)
+        if self.receiver is not None:
+            self.receiver.stop(grace=None)
         return codes
+
+    def stop_all_now(self) -> None:
+        """SIGKILL whatever still runs: for clean-up after a test, not for a graceful stop."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if self.receiver is not None:
+            self.receiver.stop(grace=None)
+
+    def pid(self, service: str) -> int:
+        return self.processes[service].pid
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -73,10 +88,17 @@ class Mesh:
 
 
 def start_mesh(
-    logs: Path, orders_db: str, inventory_db: str, extra_env: dict[str, str] | None = None
+    logs: Path,
+    orders_db: str,
+    inventory_db: str,
+    extra_env: dict[str, str] | None = None,
+    *,
+    receive: bool = True,
 ) -> Mesh:
+    """Starts the three services on free ports and waits until they are ready. With `receive`, their spans
+    go to a receiver in this process (`Mesh.store`); otherwise `extra_env` says where they go."""
     store = SpanStore()
-    receiver, receiver_port = start_receiver(store, "127.0.0.1:0")
+    receiver, receiver_port = start_receiver(store, "127.0.0.1:0") if receive else (None, 0)
     ports = {service: free_port() for service in SERVICES}
     # The test's own OTEL_* settings must not leak into the services under test.
     base = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
@@ -113,9 +135,17 @@ def start_mesh(
     except BaseException:
         for process in mesh.processes.values():
             process.kill()
-        receiver.stop(grace=None)
+        if receiver is not None:
+            receiver.stop(grace=None)
         raise
     return mesh
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _answers(url: str) -> bool:
