@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py)
 
-.PHONY: help venv run test lint protos lock clean
+.PHONY: help venv run test lint bench protos lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ run: venv ## run the mesh locally on SQLite; each finished trace prints as a wat
 
 test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, unless CI=true)
 	$(BIN)/pytest
+
+bench: venv ## measure what tracing costs (about 15 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: venv ## ruff and mypy
 	$(BIN)/ruff check services tools tests

@@ -11,6 +11,8 @@ With OTEL_SDK_DISABLED=true the same calls install nothing, so the untraced base
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -43,6 +45,11 @@ __all__ = ["Telemetry", "TelemetrySettings", "add_trace_response", "configure_lo
 BAGGAGE_PREFIX = "tracemesh."
 # Health checks run every few seconds and teach nothing: they get no spans.
 HEALTH_URLS = "/healthz$,/readyz$"
+# How long shutdown waits for the last spans to be exported. With the graceful drain (10 s) it stays
+# within the 30 s grace period that compose and Kubernetes give each service.
+SHUTDOWN_FLUSH_SECONDS = 10.0
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,10 +126,23 @@ class Telemetry:
             aio_client_interceptors(self.tracer_provider, filter_=filters.negate(filters.health_check()))
         )
 
-    def shutdown(self) -> None:
-        """Flushes every queued span to the exporter, then stops it. Call once, on the way out."""
-        if self.tracer_provider is not None:
-            self.tracer_provider.shutdown()
+    def shutdown(self, timeout_seconds: float = SHUTDOWN_FLUSH_SECONDS) -> bool:
+        """Flushes every queued span to the exporter, then stops it. Call once, on the way out.
+
+        Returns False when the flush did not finish within `timeout_seconds`: with the trace backend down,
+        the exporter would retry each batch for up to ten seconds and the SDK would wait up to thirty,
+        longer than an orchestrator's grace period. The process then exits without those spans.
+        """
+        provider = self.tracer_provider
+        if provider is None:
+            return True
+        flushing = threading.Thread(target=provider.shutdown, name="telemetry-shutdown", daemon=True)
+        flushing.start()
+        flushing.join(timeout_seconds)
+        if flushing.is_alive():
+            logger.warning("spans not exported within %.0f s of shutdown were dropped", timeout_seconds)
+            return False
+        return True
 
 
 def setup_telemetry(

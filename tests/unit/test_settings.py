@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import ValidationError
 
 from gateway.settings import GatewaySettings
@@ -106,3 +114,34 @@ def test_logs_and_metrics_exporters_can_only_be_off(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "otlp")
     with pytest.raises(ValidationError):
         TelemetrySettings()
+
+
+def test_shutdown_gives_up_on_a_backend_that_never_takes_the_spans() -> None:
+    class Stuck(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            time.sleep(30)
+            return SpanExportResult.FAILURE
+
+    telemetry = setup_telemetry(
+        "orders",
+        TelemetrySettings(traces_exporter="none"),
+        span_processors=[BatchSpanProcessor(Stuck())],
+        set_global=False,
+    )
+    telemetry.tracer("test").start_span("queued").end()
+    started = time.monotonic()
+    assert telemetry.shutdown(timeout_seconds=0.5) is False
+    assert time.monotonic() - started < 2
+
+
+def test_shutdown_flushes_what_a_working_backend_takes() -> None:
+    exporter = InMemorySpanExporter()
+    telemetry = setup_telemetry(
+        "orders",
+        TelemetrySettings(traces_exporter="none"),
+        span_processors=[BatchSpanProcessor(exporter)],
+        set_global=False,
+    )
+    telemetry.tracer("test").start_span("queued").end()
+    assert telemetry.shutdown() is True
+    assert [span.name for span in exporter.get_finished_spans()] == ["queued"]

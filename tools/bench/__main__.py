@@ -1,0 +1,497 @@
+"""`make bench`: the mesh under wrk in four tracing modes, interleaved, on SQLite and PostgreSQL.
+
+    python -m bench [--rounds 3] [--seconds 10] [--databases sqlite,postgres] [--sustained-seconds 60]
+
+Prints a table, writes bench/results.json and draws bench/tracing-cost.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.counting import Completeness, SpanCounter, start_counter
+from bench.floor import span_floor_us
+from bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
+from bench.probes import PeakRss, cpu_seconds, rss_mib
+from devrun.mesh import SERVICES, Mesh, free_port, start_mesh
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BENCH_SKU = "STICKER-3"
+
+
+def modes(counter_port: int) -> dict[str, dict[str, str]]:
+    """Each mode's environment for the three services. The batch processor keeps its defaults (5 s, 512)."""
+    traced = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{counter_port}",
+        "OTEL_BSP_SCHEDULE_DELAY": "5000",
+    }
+    return {
+        "untraced": {"OTEL_SDK_DISABLED": "true"},
+        "traced": traced,
+        "sampled 1%": traced
+        | {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"},
+        # Nothing listens there: every export fails, and the span queue fills and drops.
+        "backend down": traced | {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
+    }
+
+
+# The cheap read and the full chain (gateway -> orders -> inventory -> both databases).
+WORKLOADS = {
+    "read": ("GET", None),
+    "order": ("POST", json.dumps({"sku": BENCH_SKU, "quantity": 1})),
+}
+# The root span of each workload's traces: how the receiver tells them apart.
+ROOTS = {"read": "GET /orders/{order_id}", "order": "POST /orders"}
+
+
+@dataclass
+class Run:
+    database: str
+    mode: str
+    workload: str
+    round: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    cpu_ms_per_request: dict[str, float]
+    rss_idle_mib: dict[str, float]
+    rss_peak_mib: dict[str, float]
+    rss_peak_total_mib: float
+
+
+@dataclass
+class MeshRun:
+    """One mesh's lifetime in one mode: its load runs, then how many spans arrived of those expected."""
+
+    database: str
+    mode: str
+    round: int
+    runs: list[Run] = field(default_factory=list)
+    # Every trace the mesh sent, checked against the spans its kind of request makes, after each service
+    # flushed its queue on SIGTERM.
+    completeness: Completeness | None = None
+
+
+@contextmanager
+def databases(name: str, directory: Path) -> Iterator[tuple[str, str]]:
+    """Fresh orders and inventory databases for one mesh."""
+    if name == "sqlite":
+        run = directory / uuid.uuid4().hex[:8]
+        yield (f"sqlite+aiosqlite:///{run}/orders.db", f"sqlite+aiosqlite:///{run}/inventory.db")
+        return
+    names = [f"tracemesh_bench_{uuid.uuid4().hex[:8]}_{service}" for service in ("orders", "inventory")]
+    asyncio.run(_admin([f'CREATE DATABASE "{db}"' for db in names]))
+    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield (f"{base}/{names[0]}", f"{base}/{names[1]}")
+    finally:
+        asyncio.run(_admin([f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)' for db in names]))
+
+
+async def _admin(statements: list[str]) -> None:
+    engine = create_async_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    async with engine.connect() as connection:
+        for statement in statements:
+            await connection.execute(text(statement))
+    await engine.dispose()
+
+
+async def _restock(inventory_db: str) -> None:
+    """Enough stock that the order workload never runs out (the demo catalogue holds 500 of BENCH_SKU)."""
+    engine = create_async_engine(inventory_db)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE products SET stock = 1000000000 WHERE sku = :sku"), {"sku": BENCH_SKU}
+        )
+    await engine.dispose()
+
+
+def load(
+    wrk: str,
+    mesh: Mesh,
+    workload: str,
+    order_id: str,
+    seconds: float,
+    directory: Path,
+    rate: float | None = None,
+    connections: int = 16,
+) -> tuple[LoadResult, dict[str, float], dict[str, float], float]:
+    method, body = WORKLOADS[workload]
+    path = f"/orders/{order_id}" if workload == "read" else "/orders"
+    script = lua_script(directory, method, body, rate / connections if rate else None)
+    pids = {service: mesh.pid(service) for service in SERVICES}
+    before = {service: cpu_seconds(pid) for service, pid in pids.items()}
+    with PeakRss(pids) as rss:
+        process = start_wrk(wrk, mesh.gateway_url + path, script, seconds, connections)
+        output, _ = process.communicate()
+    result = parse(output)
+    cpu = {
+        service: (cpu_seconds(pid) - before[service]) * 1000 / max(result.requests, 1)
+        for service, pid in pids.items()
+    }
+    return result, cpu, rss.peak, rss.peak_total
+
+
+def one_mesh(
+    wrk: str,
+    database: str,
+    mode: str,
+    env: dict[str, str],
+    round_: int,
+    seconds: float,
+    directory: Path,
+    counter: SpanCounter,
+    console: Console,
+    per_request: dict[str, float],
+) -> MeshRun:
+    record = MeshRun(database, mode, round_)
+    logs = directory / uuid.uuid4().hex[:8]
+    logs.mkdir()
+    with databases(database, directory) as (orders_db, inventory_db):
+        counter.reset()
+        mesh = start_mesh(logs, orders_db, inventory_db, extra_env=env, receive=False)
+        try:
+            asyncio.run(_restock(inventory_db))
+            order_id = httpx.post(
+                f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1}
+            ).json()["id"]
+            idle = {service: rss_mib(mesh.pid(service)) for service in SERVICES}
+            for workload in WORKLOADS:
+                load(wrk, mesh, workload, order_id, 2, directory)  # warm-up, not recorded
+                result, cpu, peak, peak_total = load(wrk, mesh, workload, order_id, seconds, directory)
+                record.runs.append(
+                    Run(
+                        database,
+                        mode,
+                        workload,
+                        round_,
+                        result.rps,
+                        result.p50_ms,
+                        result.p99_ms,
+                        result.requests,
+                        result.errors,
+                        cpu,
+                        idle,
+                        peak,
+                        peak_total,
+                    )
+                )
+                console.print(
+                    f"  {database:8} {mode:13} {workload:6} round {round_}: {result.rps:7.0f} req/s "
+                    f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}"
+                )
+        finally:
+            mesh.stop_all()  # SIGTERM: each service flushes its queue before it exits
+        time.sleep(0.5)
+        record.completeness = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
+    return record
+
+
+def spans_per_request(
+    wrk: str, database: str, directory: Path, counter: SpanCounter, port: int
+) -> dict[str, float]:
+    """How many spans one request of each workload makes, counted over the wire."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    result = {}
+    with databases(database, directory) as (orders_db, inventory_db):
+        mesh = start_mesh(directory, orders_db, inventory_db, extra_env=env, receive=False)
+        try:
+            order_id = httpx.post(
+                f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1}
+            ).json()["id"]
+            time.sleep(1)
+            for workload, (method, body) in WORKLOADS.items():
+                counter.reset()
+                path = f"/orders/{order_id}" if workload == "read" else "/orders"
+                for _ in range(20):
+                    httpx.request(
+                        method,
+                        mesh.gateway_url + path,
+                        content=body,
+                        headers={"content-type": "application/json"},
+                    )
+                time.sleep(1.5)
+                result[workload] = counter.spans / 20
+        finally:
+            mesh.stop_all()
+    return result
+
+
+def median_of(runs: list[Run], key: str) -> float:
+    return float(statistics.median(getattr(run, key) for run in runs))
+
+
+def summarise(
+    runs: list[Run],
+    mesh_runs: list[MeshRun],
+    per_request: dict[str, dict[str, float]],
+    floor: dict[str, float],
+) -> list[dict[str, Any]]:
+    rows = []
+    groups = sorted({(r.database, r.workload) for r in runs})
+    for database, workload in groups:
+        base = [r for r in runs if (r.database, r.workload, r.mode) == (database, workload, "untraced")]
+        base_rps, base_p99 = median_of(base, "rps"), median_of(base, "p99_ms")
+        base_cpu = statistics.median(sum(r.cpu_ms_per_request.values()) for r in base)
+        for mode in dict.fromkeys(r.mode for r in runs):
+            chosen = [r for r in runs if (r.database, r.workload, r.mode) == (database, workload, mode)]
+            cpu = statistics.median(sum(r.cpu_ms_per_request.values()) for r in chosen)
+            spans = per_request[database][workload]
+            checks = [m.completeness for m in mesh_runs if (m.database, m.mode) == (database, mode)]
+            rows.append(
+                {
+                    "database": database,
+                    "workload": workload,
+                    "mode": mode,
+                    "rps": median_of(chosen, "rps"),
+                    "rps_ratio": median_of(chosen, "rps") / base_rps,
+                    "p50_ms": median_of(chosen, "p50_ms"),
+                    "p99_ms": median_of(chosen, "p99_ms"),
+                    "p99_ratio": median_of(chosen, "p99_ms") / base_p99,
+                    "cpu_ms_per_request": {
+                        s: statistics.median(r.cpu_ms_per_request[s] for r in chosen) for s in SERVICES
+                    },
+                    "rss_idle_mib": {
+                        s: statistics.median(r.rss_idle_mib[s] for r in chosen) for s in SERVICES
+                    },
+                    "rss_peak_mib": {
+                        s: statistics.median(r.rss_peak_mib[s] for r in chosen) for s in SERVICES
+                    },
+                    "rss_peak_total_mib": median_of(chosen, "rss_peak_total_mib"),
+                    "errors": sum(r.errors for r in chosen),
+                    "spans_per_request": spans,
+                    # Tracing's extra CPU per request, spread over the spans that request makes.
+                    "cost_per_span_us": (cpu - base_cpu) * 1000 / spans if mode == "traced" else None,
+                    "sdk_floor_per_span_us": floor["total_us"],
+                    # Over each mesh's lifetime (both workloads), after every service flushed on SIGTERM.
+                    "traces_received": sum(c.traces for c in checks if c),
+                    "spans_received": sum(c.spans for c in checks if c),
+                    "spans_lost": sum(c.spans_missing for c in checks if c) if mode == "traced" else None,
+                    "traces_without_root": sum(c.traces_without_root for c in checks if c),
+                }
+            )
+    return rows
+
+
+def sustained(
+    wrk: str,
+    directory: Path,
+    counter: SpanCounter,
+    port: int,
+    rate: float,
+    seconds: float,
+    per_request: dict[str, float],
+) -> dict[str, Any]:
+    """A fixed request rate, every request traced: does any span get lost?"""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "5000"}
+    logs = directory / uuid.uuid4().hex[:8]
+    logs.mkdir()
+    with databases("sqlite", directory) as (orders_db, inventory_db):
+        counter.reset()
+        mesh = start_mesh(logs, orders_db, inventory_db, extra_env=env, receive=False)
+        try:
+            order_id = httpx.post(
+                f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1}
+            ).json()["id"]
+            result, *_ = load(wrk, mesh, "read", order_id, seconds, directory, rate=rate, connections=20)
+        finally:
+            mesh.stop_all()
+        time.sleep(0.5)
+        check = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
+    return {
+        "target_rps": rate,
+        "achieved_rps": result.rps,
+        "seconds": seconds,
+        "requests": result.requests,
+        "errors": result.errors,
+        "traces_received": check.traces,
+        "spans_received": check.spans,
+        "spans_lost": check.spans_missing,
+        "traces_without_root": check.traces_without_root,
+        "p99_ms": result.p99_ms,
+    }
+
+
+def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(title="What tracing costs (medians of interleaved rounds; ratios against untraced)")
+    for column in (
+        "db",
+        "workload",
+        "mode",
+        "req/s",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "p99 ratio",
+        "CPU ms/req",
+        "RSS peak MiB",
+        "spans lost",
+        "µs/span (floor)",
+    ):
+        table.add_column(column, justify="right")
+    for row in rows:
+        cost = row["cost_per_span_us"]
+        table.add_row(
+            row["database"],
+            row["workload"],
+            row["mode"],
+            f"{row['rps']:.0f}",
+            f"{row['rps_ratio']:.2f}",
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            f"{row['p99_ratio']:.2f}",
+            f"{sum(row['cpu_ms_per_request'].values()):.2f}",
+            f"{row['rss_peak_total_mib']:.0f}",
+            "-" if row["spans_lost"] is None else str(row["spans_lost"]),
+            "-" if cost is None else f"{cost:.0f} ({row['sdk_floor_per_span_us']:.0f})",
+        )
+    console.print(table)
+
+
+def draw(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = sorted({(r["database"], r["workload"]) for r in rows})
+    mode_names = list(dict.fromkeys(r["mode"] for r in rows))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    width = 0.8 / len(mode_names)
+    for index, mode in enumerate(mode_names):
+        for axis, key in zip(axes, ("rps_ratio", "p99_ratio"), strict=True):
+            values = [
+                next(r[key] for r in rows if (r["database"], r["workload"]) == g and r["mode"] == mode)
+                for g in groups
+            ]
+            axis.bar([i + index * width for i in range(len(groups))], values, width, label=mode)
+    for axis, title, goal in zip(
+        axes,
+        ("throughput / untraced (higher is better)", "p99 latency / untraced (lower is better)"),
+        (0.85, 1.25),
+        strict=True,
+    ):
+        axis.set_title(title)
+        axis.set_xticks([i + width * (len(mode_names) - 1) / 2 for i in range(len(groups))])
+        axis.set_xticklabels([f"{db}\n{workload}" for db, workload in groups])
+        axis.axhline(goal, color="grey", linestyle="--", linewidth=1)
+        axis.axhline(1.0, color="black", linewidth=0.6)
+    axes[0].legend(fontsize=8)
+    figure.suptitle("tracemesh: the cost of tracing, measured by `make bench`")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--sustained-rate", type=float, default=500)
+    parser.add_argument("--sustained-seconds", type=float, default=60)
+    parser.add_argument("--output", type=Path, default=ROOT / "bench")
+    args = parser.parse_args()
+
+    console = Console(width=170)
+    wrk = ensure_wrk()
+    args.output.mkdir(parents=True, exist_ok=True)
+    server, port, counter = start_counter()
+    chosen_databases = [name.strip() for name in args.databases.split(",") if name.strip()]
+    runs: list[Run] = []
+    mesh_runs: list[MeshRun] = []
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tracemesh-bench-")))
+        floor = span_floor_us()
+        console.print(
+            f"SDK floor: {floor['total_us']:.1f} µs per span "
+            f"(start+end {floor['start_end_us']:.1f}, OTLP encoding {floor['encode_us']:.1f})"
+        )
+        per_request = {db: spans_per_request(wrk, db, directory, counter, port) for db in chosen_databases}
+        console.print(f"spans per request: {per_request}")
+        for round_ in range(1, args.rounds + 1):
+            for database in chosen_databases:
+                for mode, env in modes(port).items():
+                    record = one_mesh(
+                        wrk,
+                        database,
+                        mode,
+                        env,
+                        round_,
+                        args.seconds,
+                        directory,
+                        counter,
+                        console,
+                        per_request[database],
+                    )
+                    mesh_runs.append(record)
+                    runs.extend(record.runs)
+        rows = summarise(runs, mesh_runs, per_request, floor)
+        held = (
+            sustained(
+                wrk,
+                directory,
+                counter,
+                port,
+                args.sustained_rate,
+                args.sustained_seconds,
+                per_request[chosen_databases[0]],
+            )
+            if args.sustained_seconds > 0
+            else None
+        )
+    server.stop(grace=None)
+
+    print_table(console, rows)
+    if held:
+        console.print(
+            f"sustained: {held['achieved_rps']:.0f} of {held['target_rps']:.0f} req/s for "
+            f"{held['seconds']:.0f} s, {held['spans_lost']} spans lost of {held['spans_received']} received "
+            f"({held['traces_received']} traces, {held['traces_without_root']} without their root)"
+        )
+    results = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": vars(args) | {"output": str(args.output)},
+        "sdk_floor_us_per_span": floor,
+        "summary": rows,
+        "sustained": held,
+        "runs": [asdict(run) for run in runs],
+    }
+    (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    draw(rows, args.output / "tracing-cost.png")
+    console.print(f"wrote {args.output / 'results.json'} and {args.output / 'tracing-cost.png'}")
+
+
+if __name__ == "__main__":
+    main()
