@@ -10,14 +10,13 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from opentelemetry import trace
 from starlette.exceptions import HTTPException
 
 from gateway.errors import GatewayError
 from gateway.orders_client import OrdersClient
 from gateway.schemas import ErrorBody, OrderIn, OrderOut, ProductOut
 from gateway.settings import GatewaySettings
-from telemetry import Telemetry, add_trace_response
+from telemetry import Telemetry, add_trace_response, current_trace_id
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +134,5 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def error_response(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    span_context = trace.get_current_span().get_span_context()
-    trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
-    body = {"error": {"code": code, "message": message, "trace_id": trace_id, **extra}}
+    body = {"error": {"code": code, "message": message, "trace_id": current_trace_id(), **extra}}
     return JSONResponse(status_code=status_code, content=body)

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
-from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from inventory.domain import (
@@ -21,7 +20,7 @@ from inventory.repository import StockRepository, create_engine
 from inventory.seed import DEMO_PRODUCTS
 from inventory.service import InventoryService
 from inventory.settings import InventorySettings
-from telemetry import Telemetry
+from telemetry import Telemetry, current_trace_id
 
 _STATUS_BY_ERROR: dict[type[InventoryError], int] = {
     UnknownProduct: status.HTTP_404_NOT_FOUND,
@@ -119,8 +118,5 @@ def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
 
 
 def _error_response(status_code: int, code: str, message: str) -> JSONResponse:
-    span_context = trace.get_current_span().get_span_context()
-    trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
-    return JSONResponse(
-        status_code=status_code, content={"error": {"code": code, "message": message, "trace_id": trace_id}}
-    )
+    body = {"error": {"code": code, "message": message, "trace_id": current_trace_id()}}
+    return JSONResponse(status_code=status_code, content=body)

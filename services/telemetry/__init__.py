@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,14 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["Telemetry", "TelemetrySettings", "add_trace_response", "configure_logging", "setup_telemetry"]
+__all__ = [
+    "Telemetry",
+    "TelemetrySettings",
+    "add_trace_response",
+    "configure_logging",
+    "current_trace_id",
+    "setup_telemetry",
+]
 
 # Baggage entries under this prefix are copied onto every span (so Jaeger can search by them);
 # anything else a caller sends in `baggage` travels on but is never recorded.
@@ -58,7 +65,6 @@ class Telemetry:
 
     service_name: str
     tracer_provider: TracerProvider | None
-    _closers: list[Any] = field(default_factory=list)
 
     @property
     def enabled(self) -> bool:
@@ -231,7 +237,12 @@ def _version() -> str:
         return "0.0.0"
 
 
-def add_trace_response(enabled: bool = True) -> None:
+def add_trace_response() -> None:
     """Makes HTTP server spans answer with a W3C `traceresponse` header carrying the trace id."""
-    if enabled:
-        set_global_response_propagator(TraceResponsePropagator())
+    set_global_response_propagator(TraceResponsePropagator())
+
+
+def current_trace_id() -> str | None:
+    """The current trace's id as 32 hex digits, for error bodies and the like; None outside any trace."""
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None

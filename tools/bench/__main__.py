@@ -401,7 +401,7 @@ def draw(rows: list[dict[str, Any]], path: Path) -> None:
         axis.set_xticklabels([f"{db}\n{workload}" for db, workload in groups])
         axis.axhline(goal, color="grey", linestyle="--", linewidth=1)
         axis.axhline(1.0, color="black", linewidth=0.6)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="lower left", framealpha=0.9)
     figure.suptitle("tracemesh: the cost of tracing, measured by `make bench`")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -417,9 +417,17 @@ def main() -> None:
     parser.add_argument("--sustained-rate", type=float, default=500)
     parser.add_argument("--sustained-seconds", type=float, default=60)
     parser.add_argument("--output", type=Path, default=ROOT / "bench")
+    parser.add_argument(
+        "--chart-only", action="store_true", help="redraw the chart from the results.json of an earlier run"
+    )
     args = parser.parse_args()
 
     console = Console(width=170)
+    if args.chart_only:
+        summary = json.loads((args.output / "results.json").read_text())["summary"]
+        print_table(console, summary)
+        draw(summary, args.output / "tracing-cost.png")
+        return
     wrk = ensure_wrk()
     args.output.mkdir(parents=True, exist_ok=True)
     server, port, counter = start_counter()
