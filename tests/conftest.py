@@ -37,6 +37,12 @@ def make_telemetry(span_exporter: InMemorySpanExporter) -> Iterator[Callable[[st
         telemetry.shutdown()
 
 
+@pytest.fixture
+def postgres_reachable() -> None:
+    """For tests that need the PostgreSQL server itself: skips, or fails with CI=true, when it is not there."""
+    require_postgres()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Each test using it runs twice: on a SQLite file, and on a fresh PostgreSQL database."""
