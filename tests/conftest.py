@@ -39,7 +39,7 @@ def make_telemetry(span_exporter: InMemorySpanExporter) -> Iterator[Callable[[st
 
 @pytest.fixture
 def postgres_reachable() -> None:
-    """For tests that need the PostgreSQL server itself: skips, or fails with CI=true, when it is not there."""
+    """For tests that need the PostgreSQL server itself: skips, or fails with CI=true, when it is down."""
     require_postgres()
 
 

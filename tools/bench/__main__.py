@@ -29,6 +29,7 @@ from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import profile
 from bench.counting import Completeness, SpanCounter, start_counter
 from bench.floor import span_floor_us
 from bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
@@ -337,6 +338,60 @@ def sustained(
     }
 
 
+def where_it_goes(
+    wrk: str, database: str, env: dict[str, str], seconds: float, directory: Path
+) -> dict[str, Any]:
+    """py-spy on each service while wrk runs each workload in one mode: CPU ms per request by layer."""
+    result: dict[str, Any] = {}
+    logs = directory / uuid.uuid4().hex[:8]
+    logs.mkdir()
+    with databases(database, directory) as (orders_db, inventory_db):
+        mesh = start_mesh(logs, orders_db, inventory_db, extra_env=env, receive=False)
+        try:
+            asyncio.run(_restock(inventory_db))
+            order_id = httpx.post(
+                f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1}
+            ).json()["id"]
+            for workload in WORKLOADS:
+                load(wrk, mesh, workload, order_id, 2, directory)  # warm-up
+                samplers = {
+                    s: profile.record(mesh.pid(s), seconds, logs / f"{workload}-{s}.txt") for s in SERVICES
+                }
+                _, cpu, _, _ = load(wrk, mesh, workload, order_id, seconds, directory)
+                for sampler in samplers.values():
+                    sampler.wait()
+                result[workload] = {
+                    service: {
+                        layer: share * cpu[service]
+                        for layer, share in profile.layers(logs / f"{workload}-{service}.txt").items()
+                    }
+                    for service in SERVICES
+                    if (logs / f"{workload}-{service}.txt").exists()
+                }
+        finally:
+            mesh.stop_all()
+    return result
+
+
+def profile_modes(wrk: str, port: int, database: str, seconds: float, directory: Path) -> dict[str, Any]:
+    chosen = {name: env for name, env in modes(port).items() if name in ("untraced", "traced")}
+    return {name: where_it_goes(wrk, database, env, seconds, directory) for name, env in chosen.items()}
+
+
+def print_profile(console: Console, profiles: dict[str, dict[str, Any]]) -> None:
+    table = Table(title="Where the CPU of one request goes (ms, all three services, from py-spy samples)")
+    table.add_column("mode")
+    table.add_column("workload")
+    layer_names = [name for name, _ in profile.LAYERS] + [profile.OTHER]
+    for name in layer_names:
+        table.add_column(name, justify="right")
+    for mode, by_workload in profiles.items():
+        for workload, by_service in by_workload.items():
+            totals = [sum(layers.get(name, 0.0) for layers in by_service.values()) for name in layer_names]
+            table.add_row(mode, workload, *(f"{value:.2f}" for value in totals))
+    console.print(table)
+
+
 def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
     table = Table(title="What tracing costs (medians of interleaved rounds; ratios against untraced)")
     for column in (
@@ -420,6 +475,11 @@ def main() -> None:
     parser.add_argument(
         "--chart-only", action="store_true", help="redraw the chart from the results.json of an earlier run"
     )
+    parser.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="only profile the traced and untraced modes, and add that to the results.json of an earlier run",
+    )
     args = parser.parse_args()
 
     console = Console(width=170)
@@ -427,6 +487,18 @@ def main() -> None:
         summary = json.loads((args.output / "results.json").read_text())["summary"]
         print_table(console, summary)
         draw(summary, args.output / "tracing-cost.png")
+        return
+    if args.profile_only:
+        wrk = ensure_wrk()
+        server, port, _counter = start_counter()
+        with tempfile.TemporaryDirectory(prefix="tracemesh-bench-") as scratch:
+            profiles = profile_modes(wrk, port, args.databases.split(",")[0], args.seconds, Path(scratch))
+        server.stop(grace=None)
+        print_profile(console, profiles)
+        path = args.output / "results.json"
+        results = json.loads(path.read_text())
+        results["profile"] = profiles
+        path.write_text(json.dumps(results, indent=2) + "\n")
         return
     wrk = ensure_wrk()
     args.output.mkdir(parents=True, exist_ok=True)
@@ -461,6 +533,7 @@ def main() -> None:
                     mesh_runs.append(record)
                     runs.extend(record.runs)
         rows = summarise(runs, mesh_runs, per_request, floor)
+        profiles = profile_modes(wrk, port, chosen_databases[0], args.seconds, directory)
         held = (
             sustained(
                 wrk,
@@ -477,6 +550,7 @@ def main() -> None:
     server.stop(grace=None)
 
     print_table(console, rows)
+    print_profile(console, profiles)
     if held:
         console.print(
             f"sustained: {held['achieved_rps']:.0f} of {held['target_rps']:.0f} req/s for "
@@ -493,6 +567,7 @@ def main() -> None:
         "settings": vars(args) | {"output": str(args.output)},
         "sdk_floor_us_per_span": floor,
         "summary": rows,
+        "profile": profiles,
         "sustained": held,
         "runs": [asdict(run) for run in runs],
     }
