@@ -28,7 +28,8 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def create_app(
     settings: GatewaySettings, telemetry: Telemetry, orders: OrdersClient | None = None
 ) -> FastAPI:
-    """The gateway app. Without `orders`, it connects to settings.orders_address on start-up."""
+    """The gateway app. Without `orders` (tests may pass their own), it connects to settings.orders_address
+    on start-up and closes the channel on shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,14 +41,15 @@ def create_app(
         )
         app.state.orders = client
         yield
-        await client.close()
+        if orders is None:
+            await client.close()
 
     # FastAPI's built-in telemetry stays off: spans come from the contrib instrumentation below, the
     # same package on every service (and two layers would give each request two server spans).
     app = FastAPI(
         title="tracemesh gateway",
         version="1.0",
-        description="Orders over HTTP. Every response names its trace in the `traceresponse` header.",
+        description="Orders over HTTP. Every traced response names its trace in the `traceresponse` header.",
         lifespan=lifespan,
         responses=_ERROR_RESPONSES,
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},

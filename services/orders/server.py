@@ -24,7 +24,7 @@ class OrdersServer:
         self._settings = settings
         self._telemetry = telemetry
         self._engine = create_engine(settings.database_url)
-        self.repository = OrderRepository(self._engine)
+        self._repository = OrderRepository(self._engine)
         http = httpx.AsyncClient(
             base_url=settings.inventory_url, timeout=httpx.Timeout(settings.inventory_timeout_seconds)
         )
@@ -40,7 +40,7 @@ class OrdersServer:
 
     async def start(self) -> int:
         """Creates the schema, then serves; returns the bound port (useful when settings.port is 0)."""
-        await self.repository.create_schema()
+        await self._repository.create_schema()
         # After the schema exists, so that start-up statements are not traced as requests.
         self._telemetry.instrument_engine(self._engine)
         # Interceptors passed explicitly: every call on this server gets a SERVER span whose parent is
@@ -51,7 +51,7 @@ class OrdersServer:
             options=[("grpc.so_reuseport", 0)],
         )
         orders_pb2_grpc.add_OrderServiceServicer_to_server(
-            OrderServiceServicer(OrderService(self.repository, self._inventory)), server
+            OrderServiceServicer(OrderService(self._repository, self._inventory)), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         self.port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
@@ -60,10 +60,6 @@ class OrdersServer:
         await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         return self.port
-
-    async def wait(self) -> None:
-        if self._server is not None:
-            await self._server.wait_for_termination()
 
     async def stop(self) -> None:
         """Stops taking calls, lets in-flight ones finish within the grace period, then closes clients."""
