@@ -57,6 +57,20 @@ def modes(counter_port: int) -> dict[str, dict[str, str]]:
     }
 
 
+def knob_modes(counter_port: int) -> dict[str, dict[str, str]]:
+    """Configuration knobs people reach for first, each against the traced defaults (`--knobs`)."""
+    traced = modes(counter_port)["traced"]
+    return {
+        "untraced": {"OTEL_SDK_DISABLED": "true"},
+        "traced": traced,
+        "gzip": traced | {"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
+        "batch 2048, queue 8192": traced
+        | {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048", "OTEL_BSP_MAX_QUEUE_SIZE": "8192"},
+        "export every 1 s": traced | {"OTEL_BSP_SCHEDULE_DELAY": "1000"},
+        "8 attributes per span": traced | {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "8"},
+    }
+
+
 # The cheap read and the full chain (gateway -> orders -> inventory -> both databases).
 WORKLOADS = {
     "read": ("GET", None),
@@ -476,6 +490,11 @@ def main() -> None:
         "--chart-only", action="store_true", help="redraw the chart from the results.json of an earlier run"
     )
     parser.add_argument(
+        "--knobs",
+        action="store_true",
+        help="compare configuration knobs against the traced defaults instead; writes bench/knobs.json",
+    )
+    parser.add_argument(
         "--profile-only",
         action="store_true",
         help="only profile the traced and untraced modes, and add that to the results.json of an earlier run",
@@ -517,7 +536,7 @@ def main() -> None:
         console.print(f"spans per request: {per_request}")
         for round_ in range(1, args.rounds + 1):
             for database in chosen_databases:
-                for mode, env in modes(port).items():
+                for mode, env in (knob_modes(port) if args.knobs else modes(port)).items():
                     record = one_mesh(
                         wrk,
                         database,
@@ -533,6 +552,13 @@ def main() -> None:
                     mesh_runs.append(record)
                     runs.extend(record.runs)
         rows = summarise(runs, mesh_runs, per_request, floor)
+        if args.knobs:
+            server.stop(grace=None)
+            print_table(console, rows)
+            knobs = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "summary": rows}
+            (args.output / "knobs.json").write_text(json.dumps(knobs, indent=2) + "\n")
+            console.print(f"wrote {args.output / 'knobs.json'}")
+            return
         profiles = profile_modes(wrk, port, chosen_databases[0], args.seconds, directory)
         held = (
             sustained(
