@@ -185,75 +185,73 @@ def one_mesh(
     per_request: dict[str, float],
 ) -> MeshRun:
     record = MeshRun(database, mode, round_)
-    logs = directory / uuid.uuid4().hex[:8]
-    logs.mkdir()
-    with databases(database, directory) as (orders_db, inventory_db):
-        counter.reset()
-        mesh = start_mesh(logs, orders_db, inventory_db, extra_env=env, receive=False)
-        try:
-            asyncio.run(_restock(inventory_db))
-            order_id = httpx.post(
-                f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1}
-            ).json()["id"]
-            idle = {service: rss_mib(mesh.pid(service)) for service in SERVICES}
-            for workload in WORKLOADS:
-                load(wrk, mesh, workload, order_id, 2, directory)  # warm-up, not recorded
-                result, cpu, peak, peak_total = load(wrk, mesh, workload, order_id, seconds, directory)
-                record.runs.append(
-                    Run(
-                        database,
-                        mode,
-                        workload,
-                        round_,
-                        result.rps,
-                        result.p50_ms,
-                        result.p99_ms,
-                        result.requests,
-                        result.errors,
-                        cpu,
-                        idle,
-                        peak,
-                        peak_total,
-                    )
+    counter.reset()
+    with bench_mesh(database, env, directory) as (mesh, order_id, _logs):
+        idle = {service: rss_mib(mesh.pid(service)) for service in SERVICES}
+        for workload in WORKLOADS:
+            load(wrk, mesh, workload, order_id, 2, directory)  # warm-up, not recorded
+            result, cpu, peak, peak_total = load(wrk, mesh, workload, order_id, seconds, directory)
+            record.runs.append(
+                Run(
+                    database,
+                    mode,
+                    workload,
+                    round_,
+                    result.rps,
+                    result.p50_ms,
+                    result.p99_ms,
+                    result.requests,
+                    result.errors,
+                    cpu,
+                    idle,
+                    peak,
+                    peak_total,
                 )
-                console.print(
-                    f"  {database:8} {mode:13} {workload:6} round {round_}: {result.rps:7.0f} req/s "
-                    f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}"
-                )
-        finally:
-            mesh.stop_all()  # SIGTERM: each service flushes its queue before it exits
-        time.sleep(0.5)
-        record.completeness = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
+            )
+            console.print(
+                f"  {database:8} {mode:13} {workload:6} round {round_}: {result.rps:7.0f} req/s "
+                f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}"
+            )
+    record.completeness = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
     return record
 
 
-def spans_per_request(
-    wrk: str, database: str, directory: Path, counter: SpanCounter, port: int
-) -> dict[str, float]:
+@contextmanager
+def bench_mesh(database: str, env: dict[str, str], directory: Path) -> Iterator[tuple[Mesh, str, Path]]:
+    """A fresh mesh on fresh databases, stocked for the order workload, with one order to read back.
+    Yields it, the order's id and its log folder; stops it with SIGTERM (each service flushes its queue)
+    and waits a moment for the last exports to land."""
+    logs = directory / uuid.uuid4().hex[:8]
+    logs.mkdir()
+    with databases(database, directory) as (orders_db, inventory_db):
+        mesh = start_mesh(logs, orders_db, inventory_db, extra_env=env, receive=False)
+        try:
+            asyncio.run(_restock(inventory_db))
+            placed = httpx.post(f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1})
+            yield mesh, placed.json()["id"], logs
+        finally:
+            mesh.stop_all()
+        time.sleep(0.5)
+
+
+def spans_per_request(database: str, directory: Path, counter: SpanCounter, port: int) -> dict[str, float]:
     """How many spans one request of each workload makes, counted over the wire."""
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
     result = {}
-    with databases(database, directory) as (orders_db, inventory_db):
-        mesh = start_mesh(directory, orders_db, inventory_db, extra_env=env, receive=False)
-        try:
-            order_id = httpx.post(
-                f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1}
-            ).json()["id"]
-            time.sleep(1)
-            for workload, (method, body) in WORKLOADS.items():
-                counter.reset()
-                path = f"/orders/{order_id}" if workload == "read" else "/orders"
-                for _ in range(20):
-                    httpx.request(
-                        method,
-                        mesh.gateway_url + path,
-                        content=body,
-                        headers={"content-type": "application/json"},
-                    )
-                time.sleep(1.5)
-                result[workload] = counter.spans / 20
-        finally:
-            mesh.stop_all()
+    with bench_mesh(database, env, directory) as (mesh, order_id, _logs):
+        time.sleep(1)
+        for workload, (method, body) in WORKLOADS.items():
+            counter.reset()
+            path = f"/orders/{order_id}" if workload == "read" else "/orders"
+            for _ in range(20):
+                httpx.request(
+                    method,
+                    mesh.gateway_url + path,
+                    content=body,
+                    headers={"content-type": "application/json"},
+                )
+            time.sleep(1.5)
+            result[workload] = counter.spans / 20
     return result
 
 
@@ -324,20 +322,10 @@ def sustained(
 ) -> dict[str, Any]:
     """A fixed request rate, every request traced: does any span get lost?"""
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "5000"}
-    logs = directory / uuid.uuid4().hex[:8]
-    logs.mkdir()
-    with databases("sqlite", directory) as (orders_db, inventory_db):
-        counter.reset()
-        mesh = start_mesh(logs, orders_db, inventory_db, extra_env=env, receive=False)
-        try:
-            order_id = httpx.post(
-                f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1}
-            ).json()["id"]
-            result, *_ = load(wrk, mesh, "read", order_id, seconds, directory, rate=rate, connections=20)
-        finally:
-            mesh.stop_all()
-        time.sleep(0.5)
-        check = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
+    counter.reset()
+    with bench_mesh("sqlite", env, directory) as (mesh, order_id, _logs):
+        result, *_ = load(wrk, mesh, "read", order_id, seconds, directory, rate=rate, connections=20)
+    check = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
     return {
         "target_rps": rate,
         "achieved_rps": result.rps,
@@ -357,33 +345,19 @@ def where_it_goes(
 ) -> dict[str, Any]:
     """py-spy on each service while wrk runs each workload in one mode: CPU ms per request by layer."""
     result: dict[str, Any] = {}
-    logs = directory / uuid.uuid4().hex[:8]
-    logs.mkdir()
-    with databases(database, directory) as (orders_db, inventory_db):
-        mesh = start_mesh(logs, orders_db, inventory_db, extra_env=env, receive=False)
-        try:
-            asyncio.run(_restock(inventory_db))
-            order_id = httpx.post(
-                f"{mesh.gateway_url}/orders", json={"sku": BENCH_SKU, "quantity": 1}
-            ).json()["id"]
-            for workload in WORKLOADS:
-                load(wrk, mesh, workload, order_id, 2, directory)  # warm-up
-                samplers = {
-                    s: profile.record(mesh.pid(s), seconds, logs / f"{workload}-{s}.txt") for s in SERVICES
-                }
-                _, cpu, _, _ = load(wrk, mesh, workload, order_id, seconds, directory)
-                for sampler in samplers.values():
-                    sampler.wait()
-                result[workload] = {
-                    service: {
-                        layer: share * cpu[service]
-                        for layer, share in profile.layers(logs / f"{workload}-{service}.txt").items()
-                    }
-                    for service in SERVICES
-                    if (logs / f"{workload}-{service}.txt").exists()
-                }
-        finally:
-            mesh.stop_all()
+    with bench_mesh(database, env, directory) as (mesh, order_id, logs):
+        for workload in WORKLOADS:
+            load(wrk, mesh, workload, order_id, 2, directory)  # warm-up
+            samples = {service: logs / f"{workload}-{service}.txt" for service in SERVICES}
+            samplers = [profile.record(mesh.pid(service), seconds, path) for service, path in samples.items()]
+            _, cpu, _, _ = load(wrk, mesh, workload, order_id, seconds, directory)
+            for sampler in samplers:
+                sampler.wait()
+            result[workload] = {
+                service: {layer: share * cpu[service] for layer, share in profile.layers(path).items()}
+                for service, path in samples.items()
+                if path.exists()
+            }
     return result
 
 
@@ -532,7 +506,7 @@ def main() -> None:
             f"SDK floor: {floor['total_us']:.1f} µs per span "
             f"(start+end {floor['start_end_us']:.1f}, OTLP encoding {floor['encode_us']:.1f})"
         )
-        per_request = {db: spans_per_request(wrk, db, directory, counter, port) for db in chosen_databases}
+        per_request = {db: spans_per_request(db, directory, counter, port) for db in chosen_databases}
         console.print(f"spans per request: {per_request}")
         for round_ in range(1, args.rounds + 1):
             for database in chosen_databases:
