@@ -21,6 +21,8 @@ def test_starts_the_waterfall_where_the_exporters_send_by_default() -> None:
 
 def test_leaves_a_real_collector_alone() -> None:
     assert names({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4317"}) == ["inventory", "orders", "gateway"]
+    # A collector or Jaeger already on the default endpoint.
+    assert names({"TRACEMESH_WATERFALL": "off"}) == ["inventory", "orders", "gateway"]
 
 
 def test_exports_quickly_unless_told_otherwise() -> None:

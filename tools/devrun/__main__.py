@@ -24,9 +24,11 @@ def plan(environ: dict[str, str]) -> list[tuple[str, list[str], dict[str, str]]]
     env["PYTHONUNBUFFERED"] = "1"
     processes = []
     endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-    if endpoint.rstrip("/") in ("", DEFAULT_ENDPOINT, "http://127.0.0.1:4317"):
+    wanted = environ.get("TRACEMESH_WATERFALL", "auto") != "off"
+    if wanted and endpoint.rstrip("/") in ("", DEFAULT_ENDPOINT, "http://127.0.0.1:4317"):
         # Nobody else is named to receive the spans: print them here. A real collector or Jaeger named in
-        # OTEL_EXPORTER_OTLP_ENDPOINT is left to do that job.
+        # OTEL_EXPORTER_OTLP_ENDPOINT is left to do that job, and so is one already listening on the default
+        # endpoint when TRACEMESH_WATERFALL=off.
         receiver_env = dict(env, COLUMNS=env.get("COLUMNS", "150"))
         if sys.stdout.isatty():
             receiver_env.setdefault("FORCE_COLOR", "1")

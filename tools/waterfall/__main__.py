@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 import time
 
@@ -30,7 +31,13 @@ def main() -> None:
 
     console = Console(highlight=False)
     store = SpanStore()
-    server, port = start_receiver(store, f"{args.host}:{args.port}")
+    try:
+        server, port = start_receiver(store, f"{args.host}:{args.port}")
+    except RuntimeError:
+        sys.exit(
+            f"waterfall: {args.host}:{args.port} is taken. If a collector or Jaeger listens there, "
+            "`TRACEMESH_WATERFALL=off make run` sends the spans to it instead."
+        )
     console.print(f"waterfall: receiving OTLP/gRPC on {args.host}:{port}; traces appear below", style="dim")
 
     stopping = threading.Event()
