@@ -4,6 +4,7 @@ mapped to orders' own errors. The rest of orders never sees HTTP."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -35,45 +36,43 @@ class InventoryClient:
         self._attempt_timeout = attempt_timeout_seconds
         self._backoff = backoff_seconds
 
-    async def list_products(self, *, budget_seconds: float | None = None) -> list[Product]:
-        response = await self._call("GET", "/products", budget_seconds)
+    async def list_products(self, *, deadline: float | None = None) -> list[Product]:
+        response = await self._call("GET", "/products", deadline)
         return [Product(item["sku"], item["name"], item["stock"]) for item in response.json()]
 
     async def reserve(
-        self, reservation_id: str, sku: str, quantity: int, *, budget_seconds: float | None = None
+        self, reservation_id: str, sku: str, quantity: int, *, deadline: float | None = None
     ) -> int:
         """Reserves stock for one order and returns what is left; raises UnknownProduct,
-        InsufficientStock or InventoryUnavailable. `budget_seconds`: how long the caller still waits."""
+        InsufficientStock or InventoryUnavailable. `deadline`: when the caller stops waiting
+        (time.monotonic() seconds), or None."""
         body = {"reservation_id": reservation_id, "sku": sku, "quantity": quantity}
-        response = await self._call("POST", "/reservations", budget_seconds, json=body)
+        response = await self._call("POST", "/reservations", deadline, json=body)
         remaining: int = response.json()["remaining_stock"]
         return remaining
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _call(
-        self, method: str, path: str, budget_seconds: float | None, **kwargs: Any
-    ) -> httpx.Response:
-        loop = asyncio.get_running_loop()
-        deadline = None if budget_seconds is None else loop.time() + budget_seconds - _ANSWER_MARGIN_SECONDS
+    async def _call(self, method: str, path: str, deadline: float | None, **kwargs: Any) -> httpx.Response:
+        if deadline is not None:
+            deadline -= _ANSWER_MARGIN_SECONDS
         outcome_unknown = False
         failure = "no time left to call inventory"
         for attempt in range(1, self._attempts + 1):
-            timeout = (
-                self._attempt_timeout
-                if deadline is None
-                else min(self._attempt_timeout, deadline - loop.time())
-            )
+            left = None if deadline is None else deadline - time.monotonic()
+            timeout = self._attempt_timeout if left is None else min(self._attempt_timeout, left)
             if timeout <= 0:
                 break
             try:
-                # httpx's own timeout, not asyncio's: it fails inside the instrumented call, so the
-                # attempt's span records the timeout as its error.
-                response = await self._http.request(method, path, timeout=timeout, **kwargs)
+                # httpx's own timeout fires inside the instrumented call, so the attempt's span records it
+                # as its error. It applies to each phase (connect, write, read) separately, so asyncio's
+                # bounds the attempt as a whole, a little later, still inside the margin kept back.
+                async with asyncio.timeout(None if left is None else left + _ANSWER_MARGIN_SECONDS / 2):
+                    response = await self._http.request(method, path, timeout=timeout, **kwargs)
             except httpx.ConnectError as error:
                 failure = f"inventory unreachable: {type(error).__name__}"
-            except httpx.TransportError as error:  # timeouts, resets: the request may have arrived
+            except (httpx.TransportError, TimeoutError) as error:  # the request may have arrived
                 outcome_unknown = True
                 failure = f"inventory did not answer: {type(error).__name__}"
             else:
@@ -82,7 +81,7 @@ class InventoryClient:
                 outcome_unknown = True
                 failure = f"inventory answered {response.status_code}"
             backoff = self._backoff * 2 ** (attempt - 1)
-            if attempt == self._attempts or (deadline is not None and loop.time() + backoff >= deadline):
+            if attempt == self._attempts or (deadline is not None and time.monotonic() + backoff >= deadline):
                 break
             await asyncio.sleep(backoff)
         raise InventoryUnavailable(failure, outcome_unknown=outcome_unknown)

@@ -47,8 +47,14 @@ class OrdersServer:
         # read from the incoming metadata. (Instrumenting grpc globally would miss servers made earlier.)
         server = grpc.aio.server(
             interceptors=self._telemetry.grpc_server_interceptors(),
-            # Refuse to share the port with a stale process instead of silently splitting the traffic.
-            options=[("grpc.so_reuseport", 0)],
+            options=[
+                # Refuse to share the port with a stale process instead of silently splitting the traffic.
+                ("grpc.so_reuseport", 0),
+                # gRPC keeps one long-lived connection per client: ending it every minute makes the gateway
+                # reconnect, so a new orders replica behind a Kubernetes Service starts getting calls.
+                ("grpc.max_connection_age_ms", 60_000),
+                ("grpc.max_connection_age_grace_ms", 10_000),
+            ],
         )
         orders_pb2_grpc.add_OrderServiceServicer_to_server(
             OrderServiceServicer(OrderService(self._repository, self._inventory)), server

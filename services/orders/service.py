@@ -29,12 +29,12 @@ class OrderService:
         self._repository = repository
         self._inventory = inventory
 
-    async def create_order(self, sku: str, quantity: int, *, budget_seconds: float | None = None) -> Order:
+    async def create_order(self, sku: str, quantity: int, *, deadline: float | None = None) -> Order:
         """Places an order: store it as pending, reserve its stock, then record the outcome.
 
         The order is written before the reservation so that its id can key the reservation: whatever
-        happens in between, a retry with the same id can never take stock twice. `budget_seconds` is how
-        long the caller still waits; the calls to inventory stay within it.
+        happens in between, a retry with the same id can never take stock twice. `deadline` is when the
+        caller stops waiting (time.monotonic() seconds); the calls to inventory stay within it.
         """
         if not SKU.fullmatch(sku):
             raise InvalidOrder("sku must be 1 to 64 letters, digits, '.', '_' or '-'")
@@ -43,7 +43,7 @@ class OrderService:
         order = Order(str(uuid.uuid4()), sku, quantity, OrderStatus.PENDING, utcnow())
         await self._repository.add(order)
         try:
-            await self._inventory.reserve(order.id, sku, quantity, budget_seconds=budget_seconds)
+            await self._inventory.reserve(order.id, sku, quantity, deadline=deadline)
         except (UnknownProduct, InsufficientStock):
             await self._repository.set_status(order.id, OrderStatus.REJECTED)
             raise
@@ -71,5 +71,5 @@ class OrderService:
             raise InvalidOrder(f"limit must be between 1 and {MAX_LIST_LIMIT}")
         return await self._repository.list_recent(limit)
 
-    async def list_products(self, *, budget_seconds: float | None = None) -> list[Product]:
-        return await self._inventory.list_products(budget_seconds=budget_seconds)
+    async def list_products(self, *, deadline: float | None = None) -> list[Product]:
+        return await self._inventory.list_products(deadline=deadline)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -105,7 +106,7 @@ class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
     @_grpc_errors
     async def CreateOrder(self, request: orders_pb2.CreateOrderRequest, context: Context) -> orders_pb2.Order:
         order = await self._service.create_order(
-            request.sku, request.quantity, budget_seconds=context.time_remaining()
+            request.sku, request.quantity, deadline=_deadline_of(context)
         )
         return _order_to_proto(order)
 
@@ -124,10 +125,17 @@ class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
     async def ListProducts(
         self, request: orders_pb2.ListProductsRequest, context: Context
     ) -> orders_pb2.ListProductsResponse:
-        products = await self._service.list_products(budget_seconds=context.time_remaining())
+        products = await self._service.list_products(deadline=_deadline_of(context))
         return orders_pb2.ListProductsResponse(
             products=[orders_pb2.Product(sku=p.sku, name=p.name, stock=p.stock) for p in products]
         )
+
+
+def _deadline_of(context: Context) -> float | None:
+    """The caller's gRPC deadline as a time.monotonic() instant, fixed now: work done before the call to
+    inventory (the order's first write) then counts against it."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
 
 
 def _order_to_proto(order: Order) -> orders_pb2.Order:

@@ -13,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from telemetry import SHUTDOWN_FLUSH_SECONDS
 from tests.deploy.test_compose import config as compose_config
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
 
@@ -73,6 +74,12 @@ def test_workloads_are_locked_down_probed_and_sized(target: str) -> None:
             assert {"requests", "limits"} <= container["resources"].keys(), name
             assert "readinessProbe" in container, name
             assert "livenessProbe" in container, name
+
+
+def test_termination_grace_outlasts_the_drain_and_the_flush() -> None:
+    for name in APP_SERVICES:
+        pod = workloads(render(TARGETS[0]))[name]["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] > 10 + SHUTDOWN_FLUSH_SECONDS
 
 
 def test_orders_is_probed_natively_over_grpc_health() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -87,22 +89,22 @@ async def test_other_refusals_are_unavailable_and_certainly_reserved_nothing(
 
 
 async def test_retries_stop_at_the_callers_deadline() -> None:
-    inventory, seen = client(*[error(503, "store_unavailable")] * 3, backoff=0.2)
+    inventory, seen = client(*[error(503, "store_unavailable")] * 3, backoff=0.3)
     with pytest.raises(InventoryUnavailable):
-        await inventory.reserve("order-1", "BOOK-001", 2, budget_seconds=0.35)
-    # The first backoff (0.2 s) still fits in 0.35 - 0.1 s; the second (0.4 s) does not.
+        await inventory.reserve("order-1", "BOOK-001", 2, deadline=time.monotonic() + 0.8)
+    # The first backoff (0.3 s) fits in the 0.7 s left (0.1 s is kept to answer); the second (0.6 s) does not.
     assert len(seen) == 2
 
 
 async def test_no_time_left_means_no_call() -> None:
     inventory, seen = client(httpx.Response(201, json={"remaining_stock": 1}))
     with pytest.raises(InventoryUnavailable, match="no time left"):
-        await inventory.reserve("order-1", "BOOK-001", 2, budget_seconds=0.05)
+        await inventory.reserve("order-1", "BOOK-001", 2, deadline=time.monotonic() + 0.05)
     assert seen == []
 
 
 async def test_each_attempt_gets_at_most_what_is_left_of_the_deadline() -> None:
     inventory, seen = client(httpx.Response(201, json={"remaining_stock": 1}))
-    await inventory.reserve("order-1", "BOOK-001", 2, budget_seconds=0.6)
+    await inventory.reserve("order-1", "BOOK-001", 2, deadline=time.monotonic() + 0.6)
     timeouts = seen[0].extensions["timeout"]
     assert 0 < timeouts["read"] <= 0.5

@@ -45,14 +45,14 @@ class FakeInventory:
         self.reservations: list[tuple[str, str, int]] = []
 
     async def reserve(
-        self, reservation_id: str, sku: str, quantity: int, *, budget_seconds: float | None = None
+        self, reservation_id: str, sku: str, quantity: int, *, deadline: float | None = None
     ) -> int:
         self.reservations.append((reservation_id, sku, quantity))
         if self.failure:
             raise self.failure
         return 10
 
-    async def list_products(self, *, budget_seconds: float | None = None) -> list[Product]:
+    async def list_products(self, *, deadline: float | None = None) -> list[Product]:
         return [Product("BOOK-001", "Book", 3)]
 
 

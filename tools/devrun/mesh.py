@@ -35,10 +35,10 @@ class Mesh:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, service: str) -> None:
-        log = (self.logs / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", service], env=self.env[service], stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.logs / f"{service}.log").open("ab") as log:  # the child keeps its own copy
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", service], env=self.env[service], stdout=log, stderr=subprocess.STDOUT
+            )
 
     def stop(self, service: str, timeout: float = 20) -> int:
         """SIGTERM, as an orchestrator sends it; returns the exit code."""
