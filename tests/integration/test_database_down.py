@@ -3,6 +3,8 @@ bug (500 or INTERNAL), whichever way the connection fails."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 
 from inventory.domain import StoreUnavailable as StockStoreUnavailable
@@ -23,21 +25,36 @@ def unreachable_urls() -> list[str]:
     ]
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("url", unreachable_urls(), ids=["unknown-database", "nothing-listening"])
-async def test_orders_repository_reports_an_outage(postgres_reachable: None, url: str) -> None:
-    repository = OrderRepository(create_engine(url))
-    with pytest.raises(StoreUnavailable):
-        await repository.ping()
-    with pytest.raises(StoreUnavailable):
-        await repository.list_recent(5)
+async def orders_read(url: str) -> None:
+    await OrderRepository(create_engine(url)).list_recent(5)
+
+
+async def orders_ping(url: str) -> None:
+    await OrderRepository(create_engine(url)).ping()
+
+
+async def inventory_reserve(url: str) -> None:
+    await StockRepository(create_stock_engine(url)).reserve("order-1", "BOOK-001", 1)
+
+
+async def inventory_ping(url: str) -> None:
+    await StockRepository(create_stock_engine(url)).ping()
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("url", unreachable_urls(), ids=["unknown-database", "nothing-listening"])
-async def test_inventory_repository_reports_an_outage(postgres_reachable: None, url: str) -> None:
-    repository = StockRepository(create_stock_engine(url))
-    with pytest.raises(StockStoreUnavailable):
-        await repository.ping()
-    with pytest.raises(StockStoreUnavailable):
-        await repository.reserve("order-1", "BOOK-001", 1)
+@pytest.mark.parametrize(
+    ("call", "outage"),
+    [
+        (orders_ping, StoreUnavailable),
+        (orders_read, StoreUnavailable),
+        (inventory_ping, StockStoreUnavailable),
+        (inventory_reserve, StockStoreUnavailable),
+    ],
+    ids=["orders-ping", "orders-read", "inventory-ping", "inventory-reserve"],
+)
+async def test_repositories_report_an_outage(
+    postgres_reachable: None, url: str, call: Callable[[str], Awaitable[None]], outage: type[Exception]
+) -> None:
+    with pytest.raises(outage):
+        await call(url)
