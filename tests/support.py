@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import uuid
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,11 +14,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from devrun.databases import POSTGRES_URL, postgres_database
 from devrun.mesh import free_port
 
-__all__ = ["LoopThread", "free_port", "postgres_database", "require_postgres", "serve_app"]
-
-POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+__all__ = ["POSTGRES_URL", "LoopThread", "free_port", "postgres_database", "require_postgres", "serve_app"]
 
 
 def require_postgres() -> None:
@@ -36,29 +34,9 @@ def require_postgres() -> None:
         pytest.skip(message)
 
 
-@contextmanager
-def postgres_database(label: str) -> Iterator[str]:
-    """A fresh database for one test run, dropped afterwards; yields its SQLAlchemy async URL."""
-    name = f"tracemesh_{label}_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    base, _, _ = POSTGRES_URL.rpartition("/")
-    try:
-        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 async def _ping(url: str) -> None:
     connection = await asyncpg.connect(url, timeout=3)
     await connection.close()
-
-
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @contextmanager

@@ -34,10 +34,10 @@ from bench.counting import Completeness, SpanCounter, start_counter
 from bench.floor import span_floor_us
 from bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
 from bench.probes import PeakRss, cpu_seconds, rss_mib
+from devrun.databases import postgres_database
 from devrun.mesh import SERVICES, Mesh, free_port, start_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BENCH_SKU = "STICKER-3"
 
 
@@ -117,23 +117,8 @@ def databases(name: str, directory: Path) -> Iterator[tuple[str, str]]:
         run = directory / uuid.uuid4().hex[:8]
         yield (f"sqlite+aiosqlite:///{run}/orders.db", f"sqlite+aiosqlite:///{run}/inventory.db")
         return
-    names = [f"tracemesh_bench_{uuid.uuid4().hex[:8]}_{service}" for service in ("orders", "inventory")]
-    asyncio.run(_admin([f'CREATE DATABASE "{db}"' for db in names]))
-    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        yield (f"{base}/{names[0]}", f"{base}/{names[1]}")
-    finally:
-        asyncio.run(_admin([f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)' for db in names]))
-
-
-async def _admin(statements: list[str]) -> None:
-    engine = create_async_engine(
-        POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    async with engine.connect() as connection:
-        for statement in statements:
-            await connection.execute(text(statement))
-    await engine.dispose()
+    with postgres_database("bench_orders") as orders_db, postgres_database("bench_inventory") as inventory_db:
+        yield orders_db, inventory_db
 
 
 async def _restock(inventory_db: str) -> None:
