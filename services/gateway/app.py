@@ -5,24 +5,31 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from gateway.errors import GatewayError
 from gateway.orders_client import OrdersClient
-from gateway.schemas import ErrorBody, OrderIn, OrderOut, ProductOut
+from gateway.schemas import DemoConfig, ErrorBody, OrderIn, OrderOut, ProductOut, ScenarioOut
 from gateway.settings import GatewaySettings
 from telemetry import Telemetry, add_trace_response, current_trace_id
+from telemetry.scenarios import Scenario
 
 logger = logging.getLogger(__name__)
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 404, 409, 422, 502, 503)
 }
+# The demo page: plain HTML, CSS and JavaScript, served as they are (no build step).
+STATIC = Path(__file__).parent / "static"
+# The page and its files are not traced: a trace per page load or stylesheet would bury the API's.
+PAGE_URLS = ("/$", "/static/", "/demo/config$")
 
 
 def create_app(
@@ -60,6 +67,22 @@ def create_app(
         client: OrdersClient = request.app.state.orders
         return client
 
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The demo page."""
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/demo/config")
+    async def demo_config() -> DemoConfig:
+        """What the demo page needs to know: where traces are shown, and which scenarios it may offer."""
+        scenarios = list(Scenario) if settings.scenarios_enabled else []
+        return DemoConfig(
+            jaeger_ui_url=settings.jaeger_ui_url,
+            scenarios=[ScenarioOut(name=scenario.value) for scenario in scenarios],
+        )
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers. Calls nothing downstream."""
@@ -96,7 +119,7 @@ def create_app(
 
     # Every response (health checks aside, which are not traced) carries `traceresponse: 00-<trace id>-...`.
     add_trace_response()
-    telemetry.instrument_fastapi(app)
+    telemetry.instrument_fastapi(app, excluded_urls=PAGE_URLS)
     return app
 
 

@@ -40,3 +40,13 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class ScenarioOut(BaseModel):
+    name: str = Field(examples=["slow-query"])
+
+
+class DemoConfig(BaseModel):
+    jaeger_ui_url: str = Field(examples=["http://localhost:16686"])
+    # Empty when the gateway does not accept scenarios (GATEWAY_SCENARIOS_ENABLED=false).
+    scenarios: list[ScenarioOut]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -18,9 +20,12 @@ from inventory.domain import (
 )
 from inventory.repository import StockRepository, create_engine
 from inventory.seed import DEMO_PRODUCTS
-from inventory.service import InventoryService
+from inventory.service import Flaws, InventoryService
 from inventory.settings import InventorySettings
 from telemetry import Telemetry, current_trace_id
+from telemetry.scenarios import current_scenario
+
+logger = logging.getLogger(__name__)
 
 _STATUS_BY_ERROR: dict[type[InventoryError], int] = {
     UnknownProduct: status.HTTP_404_NOT_FOUND,
@@ -55,7 +60,12 @@ def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
     """The inventory app, ready to serve: the database is opened, migrated and seeded on start-up."""
     engine = create_engine(settings.database_url)
     repository = StockRepository(engine)
-    service = InventoryService(repository, telemetry.tracer("inventory"))
+    flaws = Flaws(
+        slow_query_rows=settings.slow_query_rows,
+        contention_rows=settings.contention_rows,
+        flaky_stall_seconds=settings.flaky_stall_seconds,
+    )
+    service = InventoryService(repository, telemetry.tracer("inventory"), flaws)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -63,7 +73,14 @@ def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
         # Instrumented after the schema is in place, so start-up statements don't show up as traces of
         # their own that no request caused.
         telemetry.instrument_engine(engine)
+        restocking = None
+        if settings.restock_interval_seconds > 0:
+            restocking = asyncio.create_task(_restock_forever(service, settings.restock_interval_seconds))
         yield
+        if restocking is not None:
+            restocking.cancel()
+            with suppress(asyncio.CancelledError):
+                await restocking
         await engine.dispose()
 
     # FastAPI's built-in telemetry stays off: spans come from the contrib instrumentation below, the
@@ -92,7 +109,8 @@ def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
     @app.get("/products")
     async def list_products() -> list[ProductOut]:
         """Every product with its current stock."""
-        return [ProductOut(sku=p.sku, name=p.name, stock=p.stock) for p in await service.list_products()]
+        products = await service.list_products(current_scenario())
+        return [ProductOut(sku=p.sku, name=p.name, stock=p.stock) for p in products]
 
     @app.get("/products/{sku}")
     async def get_product(sku: str) -> ProductOut:
@@ -103,7 +121,7 @@ def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
     @app.post("/reservations", status_code=status.HTTP_201_CREATED)
     async def reserve(body: ReservationIn, response: Response) -> ReservationOut:
         """Takes stock for one order: 201, or 200 when the same reservation id was already honoured."""
-        reservation = await service.reserve(body.reservation_id, body.sku, body.quantity)
+        reservation = await service.reserve(body.reservation_id, body.sku, body.quantity, current_scenario())
         if reservation.replayed:
             response.status_code = status.HTTP_200_OK
         return ReservationOut(
@@ -115,6 +133,17 @@ def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
 
     telemetry.instrument_fastapi(app)
     return app
+
+
+async def _restock_forever(service: InventoryService, interval_seconds: float) -> None:
+    """The restock job: runs beside the requests, in the same event loop, until the app stops."""
+    levels = {product.sku: product.stock for product in DEMO_PRODUCTS}
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await service.restock(levels)
+        except Exception:  # a failed run (the database down, say) must not end the job
+            logger.exception("restock failed; trying again in %.0f s", interval_seconds)
 
 
 def _error_response(status_code: int, code: str, message: str) -> JSONResponse:

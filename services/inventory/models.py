@@ -30,3 +30,14 @@ class ReservationRow(Base):
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
     quantity: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
+
+
+class RestockRow(Base):
+    """Stock added by the restock job: with the reservations, it accounts for every change of stock."""
+
+    __tablename__ = "restocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))

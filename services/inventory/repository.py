@@ -6,7 +6,7 @@ from pathlib import Path
 
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import event, func, make_url, select, update
+from sqlalchemy import ColumnElement, event, func, make_url, select, text, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -18,7 +18,7 @@ from inventory.domain import (
     StoreUnavailable,
     UnknownProduct,
 )
-from inventory.models import Base, ProductRow, ReservationRow
+from inventory.models import Base, ProductRow, ReservationRow, RestockRow
 
 # What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, the
 # socket's own, and asyncpg's errors raised while connecting (an unknown database, a server starting up or
@@ -71,10 +71,19 @@ class StockRepository:
         except DATABASE_DOWN as error:
             raise StoreUnavailable("stock database unavailable") from error
 
-    async def list_products(self) -> list[Product]:
+    async def list_products(self, *, one_by_one: bool = False, walk_rows: int = 0) -> list[Product]:
+        """Every product, in one query. `one_by_one` reads the skus first, then each product with a
+        query of its own (the N+1 pattern, for the demo); `walk_rows` makes the query slow (see _walk)."""
         try:
             async with self._sessions() as session:
-                rows = await session.scalars(select(ProductRow).order_by(ProductRow.sku))
+                query = select(ProductRow).where(*_walk(walk_rows)).order_by(ProductRow.sku)
+                if not one_by_one:
+                    rows = list(await session.scalars(query))
+                else:
+                    skus = await session.scalars(query.with_only_columns(ProductRow.sku))
+                    rows = [
+                        row for sku in skus.all() if (row := await session.get(ProductRow, sku)) is not None
+                    ]
                 return [Product(row.sku, row.name, row.stock) for row in rows]
         except DATABASE_DOWN as error:
             raise StoreUnavailable("stock database unavailable") from error
@@ -89,7 +98,9 @@ class StockRepository:
             raise UnknownProduct(sku)
         return Product(row.sku, row.name, row.stock)
 
-    async def reserve(self, reservation_id: str, sku: str, quantity: int) -> Reservation:
+    async def reserve(
+        self, reservation_id: str, sku: str, quantity: int, *, walk_rows: int = 0
+    ) -> Reservation:
         """Takes `quantity` off the stock of `sku` and records the reservation, in one transaction.
 
         Atomic without locks in Python: the decrement is a single conditional UPDATE, so two concurrent
@@ -104,7 +115,7 @@ class StockRepository:
                     # write lock, it fails at once; one that starts with its write waits its turn.
                     remaining = await session.scalar(
                         update(ProductRow)
-                        .where(ProductRow.sku == sku, ProductRow.stock >= quantity)
+                        .where(ProductRow.sku == sku, ProductRow.stock >= quantity, *_walk(walk_rows))
                         .values(stock=ProductRow.stock - quantity)
                         .returning(ProductRow.stock)
                     )
@@ -134,6 +145,51 @@ class StockRepository:
         if row is None or row.sku != sku or row.quantity != quantity or stock is None:
             raise ReservationConflict(reservation_id)
         return Reservation(reservation_id, sku, quantity, stock, replayed=True)
+
+    async def shortfalls(self, levels: dict[str, int]) -> dict[str, int]:
+        """The units each product lacks to reach its level (only those that lack any). Not traced: the
+        restock job asks every few seconds, and a trace that says "nothing to do" teaches nothing."""
+        try:
+            with suppress_instrumentation():
+                async with self._sessions() as session:
+                    stocks = await session.execute(select(ProductRow.sku, ProductRow.stock))
+                    return {sku: levels[sku] - stock for sku, stock in stocks if stock < levels.get(sku, 0)}
+        except DATABASE_DOWN as error:
+            raise StoreUnavailable("stock database unavailable") from error
+
+    async def restock(self, shortfalls: dict[str, int], levels: dict[str, int]) -> dict[str, int]:
+        """Adds each shortfall to its product's stock and records it; returns what was added per sku.
+
+        Reservations may run meanwhile: each UPDATE adds its units atomically, and only while that keeps
+        the stock within its level (a restock that raced another is skipped, the next run catches up).
+        """
+        added: dict[str, int] = {}
+        try:
+            async with self._sessions.begin() as session:
+                for sku, units in sorted(shortfalls.items()):
+                    result = await session.execute(
+                        update(ProductRow)
+                        .where(ProductRow.sku == sku, ProductRow.stock + units <= levels[sku])
+                        .values(stock=ProductRow.stock + units)
+                    )
+                    if result.rowcount:  # type: ignore[attr-defined]
+                        session.add(RestockRow(sku=sku, quantity=units))
+                        added[sku] = units
+        except DATABASE_DOWN as error:
+            raise StoreUnavailable("stock database unavailable") from error
+        return added
+
+
+def _walk(rows: int) -> list[ColumnElement[bool]]:
+    """A condition that is always true but makes the database walk `rows` rows to prove it: a real,
+    slow statement (what a lookup that lost its index costs), not a sleep. rows=0: no condition."""
+    if rows <= 0:
+        return []
+    walk = text(
+        "(WITH RECURSIVE walk(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM walk WHERE n < :rows)"
+        " SELECT count(*) FROM walk) > 0"
+    ).bindparams(rows=rows)
+    return [walk]  # type: ignore[list-item]
 
 
 class _Replay(Exception):

@@ -1,27 +1,66 @@
-"""inventory's business rules: what may be reserved, and the one hand-made span of the service."""
+"""inventory's business rules: what may be reserved, restocking, the demo scenarios' flaws, and the
+hand-made spans of the service."""
 
 from __future__ import annotations
 
-from opentelemetry.trace import Status, StatusCode, Tracer
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from inventory.domain import InventoryError, Product, Reservation, StoreUnavailable
 from inventory.repository import StockRepository
+from telemetry.scenarios import Scenario
+
+logger = logging.getLogger(__name__)
+
+# How many traces the flaky-inventory scenario remembers having stalled once.
+_REMEMBERED_TRACES = 10_000
+
+
+@dataclass(frozen=True)
+class Flaws:
+    """How bad each scenario is (inventory's settings)."""
+
+    # slow-query: rows the database walks during the stock lookup.
+    slow_query_rows: int = 1_000_000
+    # contention: rows walked while holding the stock ledger lock.
+    contention_rows: int = 100_000
+    # flaky-inventory: how long the first call of each trace hangs; longer than orders waits for an attempt.
+    flaky_stall_seconds: float = 2.0
 
 
 class InventoryService:
-    def __init__(self, repository: StockRepository, tracer: Tracer) -> None:
+    def __init__(self, repository: StockRepository, tracer: Tracer, flaws: Flaws | None = None) -> None:
         self._repository = repository
         self._tracer = tracer
+        self._flaws = flaws or Flaws()
+        # contention: one lock for the whole process, the "shared resource" reservations queue for.
+        self._ledger_lock = asyncio.Lock()
+        self._stalled_traces: OrderedDict[int, None] = OrderedDict()
 
-    async def list_products(self) -> list[Product]:
-        return await self._repository.list_products()
+    async def list_products(self, scenario: Scenario | None = None) -> list[Product]:
+        await self._maybe_stall(scenario)
+        return await self._repository.list_products(
+            one_by_one=scenario is Scenario.N_PLUS_ONE,
+            walk_rows=self._flaws.slow_query_rows if scenario is Scenario.SLOW_QUERY else 0,
+        )
 
     async def get_product(self, sku: str) -> Product:
         return await self._repository.get_product(sku)
 
-    async def reserve(self, reservation_id: str, sku: str, quantity: int) -> Reservation:
+    async def reserve(
+        self, reservation_id: str, sku: str, quantity: int, scenario: Scenario | None = None
+    ) -> Reservation:
         """Reserves stock for one order. The span makes the business step visible between the HTTP server
         span and its SQL spans, with the outcome a reader of the trace wants to know."""
+        await self._maybe_stall(scenario)
         # The span's status is set by hand: a refusal (unknown sku, not enough stock) is the caller's
         # problem and an answer, not a failure of this service, so it stays UNSET; only a real failure
         # (the database gone) is recorded as an exception with ERROR status.
@@ -36,7 +75,16 @@ class InventoryService:
                 }
             )
             try:
-                reservation = await self._repository.reserve(reservation_id, sku, quantity)
+                if scenario is Scenario.CONTENTION:
+                    async with self._ledger():
+                        reservation = await self._repository.reserve(
+                            reservation_id, sku, quantity, walk_rows=self._flaws.contention_rows
+                        )
+                else:
+                    walk_rows = self._flaws.slow_query_rows if scenario is Scenario.SLOW_QUERY else 0
+                    reservation = await self._repository.reserve(
+                        reservation_id, sku, quantity, walk_rows=walk_rows
+                    )
             except InventoryError as error:
                 span.set_attribute("tracemesh.reservation.outcome", error.code)
                 if isinstance(error, StoreUnavailable):
@@ -54,3 +102,47 @@ class InventoryService:
                 }
             )
             return reservation
+
+    async def restock(self, levels: dict[str, int]) -> dict[str, int]:
+        """Brings every product back to its level. A run that finds nothing to do makes no trace; one
+        that restocks is a trace of its own: no request caused it, so its root span is an INTERNAL span
+        started in an empty context (never a child of whatever happened to be current)."""
+        shortfalls = await self._repository.shortfalls(levels)
+        if not shortfalls:
+            return {}
+        with self._tracer.start_as_current_span("restock", context=Context(), kind=SpanKind.INTERNAL) as span:
+            added = await self._repository.restock(shortfalls, levels)
+            span.set_attributes(
+                {"tracemesh.restock.products": len(added), "tracemesh.restock.units": sum(added.values())}
+            )
+            if added:  # logged inside the span, so the line carries the restock's trace id
+                logger.info("restocked %s", ", ".join(f"{sku} +{units}" for sku, units in added.items()))
+            return added
+
+    @asynccontextmanager
+    async def _ledger(self) -> AsyncIterator[None]:
+        """Holds the ledger lock; the time spent queueing for it is a span of its own."""
+        with self._tracer.start_as_current_span("wait for stock ledger lock"):
+            await self._ledger_lock.acquire()
+        try:
+            yield
+        finally:
+            self._ledger_lock.release()
+
+    async def _maybe_stall(self, scenario: Scenario | None) -> None:
+        """flaky-inventory: the first call of each trace hangs past the caller's timeout, then carries on
+        as usual. The caller's retry gets a normal answer (a reservation is keyed by the order id, so the
+        late first attempt and the retry take the stock once between them)."""
+        if scenario is not Scenario.FLAKY_INVENTORY:
+            return
+        span = trace.get_current_span()
+        trace_id = span.get_span_context().trace_id
+        if trace_id in self._stalled_traces:
+            return
+        self._stalled_traces[trace_id] = None
+        if len(self._stalled_traces) > _REMEMBERED_TRACES:
+            self._stalled_traces.popitem(last=False)
+        span.add_event(
+            "tracemesh.scenario.stall", {"tracemesh.stall.seconds": self._flaws.flaky_stall_seconds}
+        )
+        await asyncio.sleep(self._flaws.flaky_stall_seconds)

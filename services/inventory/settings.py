@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,3 +14,9 @@ class InventorySettings(BaseSettings):
     # Any SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.
     database_url: str = "sqlite+aiosqlite:///var/inventory.db"
     log_level: str = "INFO"
+    # The restock job tops every product up to its catalogue stock this often; 0 turns it off.
+    restock_interval_seconds: float = Field(default=30.0, ge=0)
+    # The demo scenarios' flaws (see inventory.service.Flaws).
+    slow_query_rows: int = Field(default=1_000_000, ge=1)
+    contention_rows: int = Field(default=100_000, ge=1)
+    flaky_stall_seconds: float = Field(default=2.0, ge=0)

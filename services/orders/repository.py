@@ -92,13 +92,17 @@ class OrderRepository:
             raise OrderNotFound(order_id)
         return _to_order(row)
 
-    async def list_recent(self, limit: int) -> list[Order]:
+    async def list_recent(self, limit: int, *, one_by_one: bool = False) -> list[Order]:
+        """The most recent orders, in one query. `one_by_one` reads their ids first, then each order with
+        a query of its own: the N+1 pattern, for the demo (one DB span per order instead of one)."""
         try:
             async with self._sessions() as session:
-                rows = await session.scalars(
-                    select(OrderRow).order_by(OrderRow.created_at.desc(), OrderRow.id).limit(limit)
-                )
-                return [_to_order(row) for row in rows]
+                query = select(OrderRow).order_by(OrderRow.created_at.desc(), OrderRow.id).limit(limit)
+                if not one_by_one:
+                    return [_to_order(row) for row in await session.scalars(query)]
+                ids = (await session.scalars(query.with_only_columns(OrderRow.id))).all()
+                rows = [await session.get(OrderRow, order_id) for order_id in ids]
+                return [_to_order(row) for row in rows if row is not None]
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 

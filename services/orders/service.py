@@ -17,6 +17,7 @@ from orders.domain import (
 )
 from orders.inventory_client import InventoryClient
 from orders.repository import OrderRepository, utcnow
+from telemetry.scenarios import Scenario
 
 # The shape of a sku: also what keeps control characters and other junk out of the databases.
 SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -64,12 +65,12 @@ class OrderService:
             raise OrderNotFound(order_id) from None  # not an id this service ever gave out
         return await self._repository.get(order_id)
 
-    async def list_orders(self, limit: int) -> list[Order]:
+    async def list_orders(self, limit: int, scenario: Scenario | None = None) -> list[Order]:
         if limit == 0:
             limit = DEFAULT_LIST_LIMIT
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidOrder(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-        return await self._repository.list_recent(limit)
+        return await self._repository.list_recent(limit, one_by_one=scenario is Scenario.N_PLUS_ONE)
 
     async def list_products(self, *, deadline: float | None = None) -> list[Product]:
         return await self._inventory.list_products(deadline=deadline)

@@ -26,6 +26,7 @@ from orders.domain import (
     UnknownProduct,
 )
 from orders.service import OrderService
+from telemetry.scenarios import current_scenario
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
     async def ListOrders(
         self, request: orders_pb2.ListOrdersRequest, context: Context
     ) -> orders_pb2.ListOrdersResponse:
-        orders = await self._service.list_orders(request.limit)
+        # The demo scenario travels as baggage; the gRPC instrumentation has made the caller's context
+        # current, so it is read here, at the transport edge, and handed to the business code.
+        orders = await self._service.list_orders(request.limit, current_scenario())
         return orders_pb2.ListOrdersResponse(orders=[_order_to_proto(order) for order in orders])
 
     @_grpc_errors

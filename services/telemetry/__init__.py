@@ -74,8 +74,9 @@ class Telemetry:
         """A tracer for hand-made spans (a no-op one when tracing is off)."""
         return trace.get_tracer(name, tracer_provider=self.tracer_provider or trace.NoOpTracerProvider())
 
-    def instrument_fastapi(self, app: FastAPI) -> None:
-        """HTTP server spans: extracts the caller's context from the request headers."""
+    def instrument_fastapi(self, app: FastAPI, *, excluded_urls: Sequence[str] = ()) -> None:
+        """HTTP server spans: extracts the caller's context from the request headers. URLs matching one of
+        the `excluded_urls` regular expressions (health checks always) get no span."""
         if not self.enabled:
             return
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -84,7 +85,7 @@ class Telemetry:
             app,
             tracer_provider=self.tracer_provider,
             meter_provider=NoOpMeterProvider(),
-            excluded_urls=HEALTH_URLS,
+            excluded_urls=",".join((HEALTH_URLS, *excluded_urls)),
             # One span per request, not three: the ASGI receive/send message spans add nothing a reader
             # of the trace needs and cost a measurable share of the request.
             exclude_spans=["receive", "send"],

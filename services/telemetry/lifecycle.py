@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from starlette.types import ASGIApp
 
     from telemetry import Telemetry
 
 
-def run_http(app: FastAPI, host: str, port: int, telemetry: Telemetry) -> None:
+def run_http(app: ASGIApp, host: str, port: int, telemetry: Telemetry) -> None:
     """Serves `app` until SIGTERM or Ctrl-C, lets in-flight requests finish, then flushes every span."""
     # uvicorn turns SIGTERM into a graceful stop (in-flight requests finish, the lifespan shutdown runs),
     # then raises the signal again with the handler it found at start. Python's default handler would

@@ -100,6 +100,15 @@ def test_services_start_the_same_entry_points_as_make_run() -> None:
         assert services[name]["command"] == [dev_modules[name]]
 
 
+def test_the_demo_page_offers_scenarios_and_links_to_the_published_jaeger_ui() -> None:
+    services = config("default")["services"]
+    gateway = services["gateway"]["environment"]
+    assert gateway["GATEWAY_SCENARIOS_ENABLED"] == "true"
+    ui = urlsplit(gateway["GATEWAY_JAEGER_UI_URL"])
+    # The browser follows the link from the host, so it must name the port Jaeger publishes there.
+    assert (ui.hostname, str(ui.port)) == ("localhost", services["jaeger"]["ports"][0]["published"])
+
+
 def test_only_the_gateway_and_the_jaeger_ui_are_published() -> None:
     published = {
         (name, port["published"])

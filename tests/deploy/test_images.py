@@ -65,6 +65,8 @@ def test_the_context_builds_the_services_and_nothing_of_the_dev_tools(tmp_path: 
         packages = {name.split("/")[0] for name in archive.namelist() if "/" in name}
     assert {"gateway", "orders", "inventory", "telemetry", "tracemesh"} <= packages
     assert not {"waterfall", "devrun", "tests"} & packages
+    with zipfile.ZipFile(wheel) as archive:  # the demo page ships inside the gateway package
+        assert {"gateway/static/index.html", "gateway/static/demo.js"} <= set(archive.namelist())
     with zipfile.ZipFile(wheel) as archive:
         (entry_points,) = [
             name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")

@@ -135,6 +135,11 @@ def test_production_overlay_scales_the_services_and_names_its_environment() -> N
     )
 
 
+def test_demo_scenarios_are_on_in_the_demo_cluster_and_off_in_production() -> None:
+    assert environment(render(TARGETS[0]), "gateway")["GATEWAY_SCENARIOS_ENABLED"] == "true"
+    assert environment(render(TARGETS[1]), "gateway")["GATEWAY_SCENARIOS_ENABLED"] == "false"
+
+
 def test_the_collector_configuration_is_complete() -> None:
     collector = yaml.safe_load((ROOT / "deploy/collector/config.yaml").read_text())
     pipeline = collector["service"]["pipelines"]["traces"]

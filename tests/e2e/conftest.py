@@ -16,8 +16,16 @@ def sqlite_urls(directory: Path) -> tuple[str, str]:
     return (f"sqlite+aiosqlite:///{directory}/orders.db", f"sqlite+aiosqlite:///{directory}/inventory.db")
 
 
+@pytest.fixture(scope="module")
+def mesh_env() -> dict[str, str]:
+    """Settings for the services of a module's mesh; a module overrides this fixture to change them."""
+    return {}
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def mesh(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mesh_env: dict[str, str]
+) -> Iterator[Mesh]:
     """The mesh on SQLite files, then on two fresh PostgreSQL databases."""
     directory = tmp_path_factory.mktemp(f"mesh-{request.param}")
     with ExitStack() as stack:
@@ -27,6 +35,6 @@ def mesh(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             require_postgres()
             orders_db = stack.enter_context(postgres_database("orders"))
             inventory_db = stack.enter_context(postgres_database("inventory"))
-        started = start_mesh(directory, orders_db, inventory_db)
+        started = start_mesh(directory, orders_db, inventory_db, mesh_env)
         yield started
         started.stop_all()

@@ -127,3 +127,34 @@ def test_openapi_documents_the_error_shape(gateway_url: str) -> None:
     responses = document["paths"]["/orders"]["post"]["responses"]
     assert {"201", "404", "409", "422", "503"} <= responses.keys()
     assert "ErrorBody" in document["components"]["schemas"]
+
+
+def test_the_demo_page_is_served_untraced(gateway_url: str, span_exporter: InMemorySpanExporter) -> None:
+    page = httpx.get(f"{gateway_url}/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script src="/static/demo.js"' in page.text
+    assert httpx.get(f"{gateway_url}/static/demo.js").status_code == 200
+    assert httpx.get(f"{gateway_url}/static/style.css").status_code == 200
+    config = httpx.get(f"{gateway_url}/demo/config").json()
+    assert config == {"jaeger_ui_url": "http://localhost:16686", "scenarios": []}
+    # Page loads leave no traces of their own; the API calls the page makes do.
+    httpx.get(f"{gateway_url}/products")
+    only_the_trace_of(span_exporter, "GET /products")
+
+
+def test_the_demo_page_offers_the_scenarios_when_they_are_enabled(
+    make_telemetry: Callable[[str], Telemetry],
+) -> None:
+    settings = GatewaySettings(
+        orders_address=f"127.0.0.1:{free_port()}", scenarios_enabled=True, jaeger_ui_url="http://jaeger:16686"
+    )
+    with serve_app(create_app(settings, make_telemetry("gateway"))) as url:
+        config = httpx.get(f"{url}/demo/config").json()
+    assert config["jaeger_ui_url"] == "http://jaeger:16686"
+    assert [scenario["name"] for scenario in config["scenarios"]] == [
+        "slow-query",
+        "n-plus-one",
+        "flaky-inventory",
+        "contention",
+    ]

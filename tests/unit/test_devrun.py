@@ -25,6 +25,13 @@ def test_leaves_a_real_collector_alone() -> None:
     assert names({"TRACEMESH_WATERFALL": "off"}) == ["inventory", "orders", "gateway"]
 
 
+def test_the_local_demo_offers_scenarios() -> None:
+    (_, _, env), *_ = plan({})
+    assert env["GATEWAY_SCENARIOS_ENABLED"] == "true"
+    (_, _, env), *_ = plan({"GATEWAY_SCENARIOS_ENABLED": "false"})
+    assert env["GATEWAY_SCENARIOS_ENABLED"] == "false"
+
+
 def test_exports_quickly_unless_told_otherwise() -> None:
     (_, _, env), *_ = plan({})
     assert env["OTEL_BSP_SCHEDULE_DELAY"] == "500"

@@ -21,6 +21,8 @@ def plan(environ: dict[str, str]) -> list[tuple[str, list[str], dict[str, str]]]
     env = dict(environ)
     # Export every half second instead of every five, so each trace appears right after its request.
     env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
+    # The local demo: the page at http://localhost:8080 may ask for scenarios.
+    env.setdefault("GATEWAY_SCENARIOS_ENABLED", "true")
     env["PYTHONUNBUFFERED"] = "1"
     processes = []
     endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
