@@ -1,6 +1,7 @@
 # One image for the three services; compose and Kubernetes choose the service with `python -m <service>`,
-# the same entry points `make run` starts.
+# the same entry points `make run` starts. The `load` target adds Locust for compose's load profile.
 #   docker build -t tracemesh:0.1.0 .
+#   docker build --target load -t tracemesh-load:0.1.0 .
 
 # ---- build: a virtualenv with the locked dependencies and the services ----
 FROM python:3.11.14-slim-bookworm AS build
@@ -15,15 +16,30 @@ COPY pyproject.toml README.md ./
 COPY services ./services
 RUN /opt/tracemesh/bin/pip install --no-deps .
 
-# ---- run: the virtualenv on a clean base, as an unprivileged user ----
-FROM python:3.11.14-slim-bookworm
+# ---- build-load: the same virtualenv plus Locust and the contrib instrumentation of its HTTP client ----
+FROM build AS build-load
+COPY requirements-load.lock ./
+RUN /opt/tracemesh/bin/pip install --requirement requirements-load.lock
+
+# ---- base: a clean Python and an unprivileged user; each target below adds its virtualenv ----
+FROM python:3.11.14-slim-bookworm AS base
 ENV PATH=/opt/tracemesh/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
-COPY --from=build /opt/tracemesh /opt/tracemesh
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin tracemesh
-USER 10001
 WORKDIR /home/tracemesh
-# Exec form: the service is PID 1 and receives SIGTERM itself, so it drains and flushes its spans.
+# Exec form: the process is PID 1 and receives SIGTERM itself, so it drains and flushes its spans.
 ENTRYPOINT ["python", "-m"]
+
+# ---- load: the load generator (python -m loadgen, Locust's web UI on 8089) ----
+FROM base AS load
+COPY --from=build-load /opt/tracemesh /opt/tracemesh
+USER 10001
+EXPOSE 8089
+CMD ["loadgen"]
+
+# ---- run (the default target, last): the services ----
+FROM base AS run
+COPY --from=build /opt/tracemesh /opt/tracemesh
+USER 10001
 CMD ["gateway"]

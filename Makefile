@@ -10,15 +10,16 @@ BIN := $(VENV)/bin
 # each top-level package when it is made).
 INSTALLED := $(VENV)/.installed
 PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py)
+LOAD_HOST ?= http://127.0.0.1:8080
 
-.PHONY: help venv run test lint bench protos lock clean
+.PHONY: help venv run test lint load bench protos lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 venv: $(INSTALLED) ## create .venv with the pinned dependencies (every target below does it when needed)
 
-$(INSTALLED): requirements.lock requirements-dev.lock pyproject.toml $(PACKAGES)
+$(INSTALLED): requirements.lock requirements-load.lock requirements-dev.lock pyproject.toml $(PACKAGES)
 	@$(PYTHON) -c 'import sys; sys.exit("tracemesh needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
@@ -31,6 +32,10 @@ run: venv ## run the mesh locally on SQLite; each finished trace prints as a wat
 
 test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, unless CI=true)
 	$(BIN)/pytest
+
+load: venv ## drive the running mesh (make run) with Locust for 60 s, about 10 requests/s, then print its summary (LOAD_ARGS to add Locust flags)
+	$(BIN)/python -m loadgen --headless --host $(LOAD_HOST) --users 10 --spawn-rate 10 --run-time 60s \
+		--only-summary $(LOAD_ARGS)
 
 bench: venv ## measure what tracing costs (about 15 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
 	$(BIN)/python -m bench $(BENCH_ARGS)
@@ -47,6 +52,8 @@ protos: venv ## regenerate services/tracemesh/ from protos/ (a test fails when i
 lock: venv ## re-resolve requirements*.lock from requirements*.in
 	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
 		--no-emit-find-links -o requirements.lock requirements.in
+	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
+		--no-emit-find-links -o requirements-load.lock requirements-load.in
 	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
 		--no-emit-find-links -o requirements-dev.lock requirements-dev.in
 

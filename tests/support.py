@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,18 @@ from fastapi import FastAPI
 from devrun.databases import POSTGRES_URL, postgres_database
 from devrun.mesh import free_port
 
-__all__ = ["POSTGRES_URL", "LoopThread", "free_port", "postgres_database", "require_postgres", "serve_app"]
+__all__ = [
+    "POSTGRES_URL",
+    "LoopThread",
+    "free_port",
+    "postgres_database",
+    "require_chromium",
+    "require_postgres",
+    "serve_app",
+]
+
+# Debian's Chromium (`apt-get install chromium`; .ci/run installs it). Tests never download a browser.
+CHROMIUM = os.environ.get("TRACEMESH_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
 def require_postgres() -> None:
@@ -32,6 +44,19 @@ def require_postgres() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def require_chromium() -> str:
+    """The browser's path; skips the test when it is not installed, or fails it when CI=true."""
+    found = shutil.which(CHROMIUM)
+    if found is None:
+        message = (
+            f"no Chromium at {CHROMIUM}; install Debian's `chromium` package, or set TRACEMESH_TEST_CHROMIUM"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
 
 
 async def _ping(url: str) -> None:

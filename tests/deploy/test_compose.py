@@ -109,6 +109,23 @@ def test_the_demo_page_offers_scenarios_and_links_to_the_published_jaeger_ui() -
     assert (ui.hostname, str(ui.port)) == ("localhost", services["jaeger"]["ports"][0]["published"])
 
 
+def test_the_load_profile_runs_the_locustfile_of_make_load_against_the_gateway() -> None:
+    load = config("load")["services"]["load"]
+    assert load["build"]["target"] == "load"
+    assert "FROM base AS load" in (ROOT / "Dockerfile").read_text()
+    command = load["command"]
+    assert command[0] == "loadgen"
+    assert command[command.index("--host") + 1] == "http://gateway:8080"
+    # Locust's own parser accepts the flags (in a process of its own: importing Locust patches for gevent).
+    parse = "import sys; from locust.argument_parser import parse_options; parse_options(args=sys.argv[1:])"
+    parsed = subprocess.run([sys.executable, "-c", parse, *command[1:]], capture_output=True, text=True)
+    assert parsed.returncode == 0, parsed.stderr
+    assert [port["target"] for port in load["ports"]] == [8089]  # Locust's web UI
+    unread = [key for key in load["environment"] if not is_read_by("load", key)]
+    assert unread == []
+    assert load["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317"
+
+
 def test_only_the_gateway_and_the_jaeger_ui_are_published() -> None:
     published = {
         (name, port["published"])

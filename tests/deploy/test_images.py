@@ -14,18 +14,22 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 # What .dockerignore lets into the build context (it ignores everything else).
-CONTEXT = ["requirements.lock", "pyproject.toml", "README.md", "services"]
+CONTEXT = ["requirements.lock", "requirements-load.lock", "pyproject.toml", "README.md", "services"]
 
 
 def test_the_image_is_multi_stage_pinned_unprivileged_and_exec_form() -> None:
-    bases = re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE)
-    assert len(bases) == 2
-    assert all(re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+", base) for base in bases), bases
-    assert "COPY --from=build" in DOCKERFILE
-    assert re.search(r"^USER 10001$", DOCKERFILE, re.MULTILINE)
+    stages = {name: base for base, name in re.findall(r"^FROM (\S+) AS (\S+)$", DOCKERFILE, re.MULTILINE)}
+    images = [base for base in stages.values() if base not in stages]
+    assert all(re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+", base) for base in images), images
+    assert len(set(images)) == 1  # one pinned Python for building and running
+    # The last stage is what a plain `docker build` makes: the services, not the load generator.
+    assert list(stages)[-1] == "run"
+    assert "COPY --from=build /opt/tracemesh" in DOCKERFILE
+    assert len(re.findall(r"^USER 10001$", DOCKERFILE, re.MULTILINE)) == 2  # both images run unprivileged
     assert re.search(r'^ENTRYPOINT \["python", "-m"\]$', DOCKERFILE, re.MULTILINE)
     # Dependencies from the same lock file as `make run`.
     assert "pip install --requirement requirements.lock" in DOCKERFILE
+    assert "pip install --requirement requirements-load.lock" in DOCKERFILE
 
 
 def test_the_build_context_is_only_what_the_image_needs() -> None:
@@ -63,7 +67,7 @@ def test_the_context_builds_the_services_and_nothing_of_the_dev_tools(tmp_path: 
     (wheel,) = tmp_path.glob("tracemesh-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         packages = {name.split("/")[0] for name in archive.namelist() if "/" in name}
-    assert {"gateway", "orders", "inventory", "telemetry", "tracemesh"} <= packages
+    assert {"gateway", "orders", "inventory", "telemetry", "tracemesh", "loadgen"} <= packages
     assert not {"waterfall", "devrun", "tests"} & packages
     with zipfile.ZipFile(wheel) as archive:  # the demo page ships inside the gateway package
         assert {"gateway/static/index.html", "gateway/static/demo.js"} <= set(archive.namelist())

@@ -6,6 +6,7 @@ from pydantic_settings import BaseSettings
 
 from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
+from loadgen.settings import LoadSettings
 from orders.settings import OrdersSettings
 from telemetry.settings import SDK_VARIABLES, TelemetrySettings
 
@@ -14,6 +15,8 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "orders": OrdersSettings,
     "inventory": InventorySettings,
 }
+# The load generator is a client, not a service: no port of its own to be reached on.
+CLIENTS: dict[str, type[BaseSettings]] = {"load": LoadSettings}
 PORT_VARIABLE = {"gateway": "GATEWAY_PORT", "orders": "ORDERS_PORT", "inventory": "INVENTORY_PORT"}
 
 
@@ -24,7 +27,7 @@ def variables_of(settings: type[BaseSettings]) -> set[str]:
 
 def is_read_by(service: str, variable: str) -> bool:
     """True when `service` reads `variable`: its own settings, tracemesh's OTEL_* settings, or the SDK's."""
-    if variable in variables_of(SETTINGS[service]) | variables_of(TelemetrySettings):
+    if variable in variables_of((SETTINGS | CLIENTS)[service]) | variables_of(TelemetrySettings):
         return True
     return any(
         variable == known or (known.endswith("_") and variable.startswith(known)) for known in SDK_VARIABLES

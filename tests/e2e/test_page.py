@@ -1,0 +1,113 @@
+"""The demo page in a real headless Chromium, against the real mesh: every order links to its trace."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from devrun.mesh import Mesh, start_mesh
+from tests.e2e.conftest import sqlite_urls
+from tests.support import require_chromium
+
+JAEGER_UI = "http://jaeger.example:16686"
+# Kept after the run (CI can publish the folder); git ignores it.
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """One mesh on SQLite: the page is the same whatever the database."""
+    directory = tmp_path_factory.mktemp("page")
+    env = {"GATEWAY_SCENARIOS_ENABLED": "true", "GATEWAY_JAEGER_UI_URL": JAEGER_UI}
+    started = start_mesh(directory, *sqlite_urls(directory), env)
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = require_chromium()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, mesh: Mesh) -> Iterator[Page]:
+    opened = browser.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(mesh.gateway_url + "/")
+    expect(opened.locator("#products tbody tr")).to_have_count(5)
+    yield opened
+    opened.close()
+    assert errors == [], "the page's JavaScript failed"
+
+
+def latest_entry(page: Page) -> dict[str, str]:
+    row = page.locator("#log tbody tr").first
+    link = row.locator("a.trace")
+    return {
+        "class": row.get_attribute("class") or "",
+        "text": row.inner_text(),
+        "trace_id": link.inner_text(),
+        "href": link.get_attribute("href") or "",
+    }
+
+
+def test_an_order_placed_on_the_page_links_to_its_trace(page: Page, mesh: Mesh) -> None:
+    page.select_option("#sku", "BOOK-001")
+    page.fill("#quantity", "2")
+    page.click("#place")
+    expect(page.locator("#log tbody tr")).to_have_count(1)
+    entry = latest_entry(page)
+    assert "201 confirmed" in entry["text"]
+    assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"])
+    assert entry["href"] == f"{JAEGER_UI}/trace/{entry['trace_id']}"
+    # The id on the page is the trace the services exported.
+    spans = mesh.trace(
+        entry["trace_id"], lambda spans: {s.service for s in spans} == {"gateway", "orders", "inventory"}
+    )
+    assert any(span.name == "POST /orders" and span.service == "gateway" for span in spans)
+    # The product list follows the order.
+    expect(page.locator("#products tbody tr", has_text="BOOK-001")).to_contain_text("98")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-page.png"), full_page=True)
+
+
+def test_a_slow_query_order_is_flagged_slow(page: Page, mesh: Mesh) -> None:
+    page.select_option("#scenario", "slow-query")
+    page.click("#place")
+    expect(page.locator("#log tbody tr")).to_have_count(1)
+    entry = latest_entry(page)
+    assert "slow-query" in entry["text"]
+    assert "slow" in entry["class"].split()
+    spans = mesh.trace(
+        entry["trace_id"], lambda spans: any(s.attributes.get("tracemesh.scenario") for s in spans)
+    )
+    assert {span.attributes.get("tracemesh.scenario") for span in spans} == {"slow-query"}
+
+
+def test_an_order_beyond_the_stock_shows_the_409_and_its_trace(page: Page) -> None:
+    page.select_option("#sku", "LAMP-9")
+    page.fill("#quantity", "1000")
+    page.click("#place")
+    expect(page.locator("#log tbody tr")).to_have_count(1)
+    entry = latest_entry(page)
+    assert "refused" in entry["class"].split()
+    assert "409" in entry["text"]
+    assert "1000 of 'LAMP-9' requested" in entry["text"]
+    assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"])
+
+
+def test_a_burst_places_ten_orders_each_with_its_own_trace(page: Page) -> None:
+    page.click("#burst")
+    expect(page.locator("#log tbody tr")).to_have_count(10)
+    ids = {page.locator("#log tbody tr a.trace").nth(i).inner_text() for i in range(10)}
+    assert len(ids) == 10
