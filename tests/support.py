@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from devrun.databases import POSTGRES_URL, postgres_database
 from devrun.mesh import free_port
@@ -65,7 +65,7 @@ async def _ping(url: str) -> None:
 
 
 @contextmanager
-def serve_app(app: FastAPI) -> Iterator[str]:
+def serve_app(app: ASGIApp) -> Iterator[str]:
     """Serves an ASGI app with uvicorn on a free port in a background thread; yields its base URL."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gateway.app import create_app
-from gateway.edge import EdgePolicy
 from gateway.settings import GatewaySettings
 from telemetry import configure_logging, setup_telemetry
 from telemetry.lifecycle import run_http
@@ -14,11 +13,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     telemetry = setup_telemetry("gateway")
     app = create_app(settings, telemetry)
-    # The edge policy wraps the app from the outside, tracing included: what it drops of the caller's
-    # trace context never reaches a span, a log line or another service.
-    run_http(
-        EdgePolicy(app, scenarios_enabled=settings.scenarios_enabled), settings.host, settings.port, telemetry
-    )
+    run_http(app, settings.host, settings.port, telemetry)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
 
+from gateway.edge import EdgePolicy, link_inbound_context
 from gateway.errors import GatewayError
 from gateway.orders_client import OrdersClient
 from gateway.schemas import DemoConfig, ErrorBody, OrderIn, OrderOut, ProductOut, ScenarioOut
@@ -34,9 +36,9 @@ PAGE_URLS = ("/$", "/static/", "/demo/config$")
 
 def create_app(
     settings: GatewaySettings, telemetry: Telemetry, orders: OrdersClient | None = None
-) -> FastAPI:
-    """The gateway app. Without `orders` (tests may pass their own), it connects to settings.orders_address
-    on start-up and closes the channel on shutdown."""
+) -> ASGIApp:
+    """The gateway, ready to serve: the FastAPI app inside the edge policy. Without `orders` (tests may pass
+    their own), it connects to settings.orders_address on start-up and closes the channel on shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -119,8 +121,15 @@ def create_app(
 
     # Every response (health checks aside, which are not traced) carries `traceresponse: 00-<trace id>-...`.
     add_trace_response()
-    telemetry.instrument_fastapi(app, excluded_urls=PAGE_URLS)
-    return app
+    telemetry.instrument_fastapi(app, excluded_urls=PAGE_URLS, server_request_hook=link_inbound_context)
+    # The edge policy wraps the app from the outside, tracing included: what it drops of the caller's
+    # trace context never reaches a span, a log line or another service.
+    return EdgePolicy(
+        app,
+        scenarios_enabled=settings.scenarios_enabled,
+        trace_context=settings.inbound_trace_context,
+        baggage_keys=settings.baggage_allow_list(),
+    )
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -2,19 +2,31 @@
 
 The gateway is the edge: everything in a request's headers comes from outside and is untrusted. This ASGI
 middleware sits outside the OpenTelemetry middleware, so what it removes never reaches a span, a log line
-or a downstream service. Today it polices one thing, the demo's scenario baggage entry: kept only when
-scenarios are enabled and the name is a known one, dropped otherwise (and never logged: the value is the
-caller's). Every other header passes through unchanged.
+or a downstream service. Two settings decide (W3C Trace Context, "privacy and security" considerations;
+OpenTelemetry's guidance on untrusted boundaries):
+
+- trace context (`traceparent`, `tracestate`, the legacy `X-Trace-ID`): `trust` continues the caller's
+  trace, its sampling decision included; `restart` starts a new trace at the gateway and keeps the caller's
+  context as a link on the server span, so nobody outside can choose our trace ids or force sampling, and the
+  caller's trace can still be found from ours.
+- baggage: only the allowed keys pass (all of them when the allow-list is "*"); the demo's scenario entry
+  also needs scenarios enabled and a known name. Dropped entries are never logged: their values are the
+  caller's.
+
+Behind the gateway, services trust each other's context: this policy is applied once, here.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import baggage
+from opentelemetry import baggage, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from telemetry.scenarios import SCENARIO_KEY, parse_scenario
 
@@ -25,33 +37,70 @@ logger = logging.getLogger(__name__)
 
 _BAGGAGE = b"baggage"
 _SCENARIO_KEY = SCENARIO_KEY.encode()
-# The W3C propagator parses and re-encodes: percent-encoding, the spec's size limits, malformed members.
+_TRACE_CONTEXT = (b"traceparent", b"tracestate", b"x-trace-id")
+# Where `restart` leaves the caller's span context for the server span's link (an ASGI scope extension).
+INBOUND_CONTEXT = "tracemesh.inbound_context"
+# The W3C propagators parse and re-encode: percent-encoding, the spec's size limits, malformed values.
 _W3C_BAGGAGE = W3CBaggagePropagator()
+_W3C_TRACE_CONTEXT = TraceContextTextMapPropagator()
+
+
+class TraceContextPolicy(StrEnum):
+    TRUST = "trust"
+    RESTART = "restart"
 
 
 class EdgePolicy:
-    """ASGI middleware: rewrites the inbound `baggage` header by the gateway's rules."""
+    """ASGI middleware: rewrites the inbound trace context and baggage headers by the gateway's rules."""
 
-    def __init__(self, app: ASGIApp, *, scenarios_enabled: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        scenarios_enabled: bool,
+        trace_context: TraceContextPolicy = TraceContextPolicy.TRUST,
+        baggage_keys: Collection[str] | None = None,
+    ) -> None:
+        """`baggage_keys`: the inbound baggage keys to keep; None keeps every key."""
         self._app = app
         self._scenarios_enabled = scenarios_enabled
+        self._restart = trace_context is TraceContextPolicy.RESTART
+        self._baggage_keys = None if baggage_keys is None else frozenset(baggage_keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers: list[tuple[bytes, bytes]] = scope["headers"]
-            values = [value for name, value in headers if name == _BAGGAGE]
-            # The common case costs one scan of the headers: no baggage, or none that names a scenario.
-            if any(_SCENARIO_KEY in value for value in values):
-                others = [(name, value) for name, value in headers if name != _BAGGAGE]
-                kept = self.filter_baggage(b",".join(values).decode("latin-1"))
-                scope = dict(scope, headers=others + ([(_BAGGAGE, kept.encode())] if kept else []))
+            scope = self._police(scope)
         await self._app(scope, receive, send)
+
+    def _police(self, scope: Scope) -> Scope:
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        restart = self._restart and any(name in _TRACE_CONTEXT for name, _ in headers)
+        values = [value for name, value in headers if name == _BAGGAGE]
+        # Baggage is re-encoded only when a rule may remove something; the common case copies nothing.
+        rewrite = bool(values) and (self._baggage_keys is not None or any(_SCENARIO_KEY in v for v in values))
+        if not (restart or rewrite):
+            return scope
+        scope = dict(scope)
+        if restart:
+            caller = _header_dict(headers, (b"traceparent", b"tracestate"))
+            span_context = trace.get_current_span(_W3C_TRACE_CONTEXT.extract(caller)).get_span_context()
+            if span_context.is_valid:
+                scope[INBOUND_CONTEXT] = span_context
+            headers = [(name, value) for name, value in headers if name not in _TRACE_CONTEXT]
+        if rewrite:
+            kept = self.filter_baggage(b",".join(values).decode("latin-1"))
+            headers = [(name, value) for name, value in headers if name != _BAGGAGE]
+            headers += [(_BAGGAGE, kept.encode())] if kept else []
+        scope["headers"] = headers
+        return scope
 
     def filter_baggage(self, header: str) -> str:
         """The baggage header as the services will see it."""
         entries = baggage.get_all(_W3C_BAGGAGE.extract({"baggage": header}))
         context = Context()
         for key, value in entries.items():
+            if self._baggage_keys is not None and key not in self._baggage_keys:
+                continue
             if key == SCENARIO_KEY and not (self._scenarios_enabled and parse_scenario(value)):
                 logger.debug("dropped a %s baggage entry the gateway does not accept", SCENARIO_KEY)
                 continue
@@ -59,3 +108,18 @@ class EdgePolicy:
         carrier: dict[str, str] = {}
         _W3C_BAGGAGE.inject(carrier, context)
         return carrier.get("baggage", "")
+
+
+def link_inbound_context(span: trace.Span, scope: dict[str, Any]) -> None:
+    """The HTTP instrumentation's server-request hook: links a restarted trace to the caller's."""
+    inbound = scope.get(INBOUND_CONTEXT)
+    if inbound is not None and span.is_recording():
+        span.add_link(inbound, {"tracemesh.link": "caller's trace context, restarted at the edge"})
+
+
+def _header_dict(headers: list[tuple[bytes, bytes]], names: tuple[bytes, ...]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in headers:
+        if name in names and name.decode() not in found:  # the first of each, as the propagator reads it
+            found[name.decode()] = value.decode("latin-1")
+    return found

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.edge import TraceContextPolicy
+
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
@@ -20,3 +22,14 @@ class GatewaySettings(BaseSettings):
     scenarios_enabled: bool = False
     # Where the demo page links each trace: <jaeger_ui_url>/trace/<trace id>.
     jaeger_ui_url: str = "http://localhost:16686"
+    # What the gateway does with a caller's traceparent/tracestate/X-Trace-ID: "trust" continues the
+    # caller's trace; "restart" starts a new one that links to it (for a gateway strangers can reach).
+    inbound_trace_context: TraceContextPolicy = TraceContextPolicy.TRUST
+    # The inbound baggage keys the gateway passes on, comma-separated; "*" passes every key.
+    inbound_baggage_keys: str = "*"
+
+    def baggage_allow_list(self) -> frozenset[str] | None:
+        """The allowed baggage keys, or None when every key is allowed."""
+        if self.inbound_baggage_keys.strip() == "*":
+            return None
+        return frozenset(key.strip() for key in self.inbound_baggage_keys.split(",") if key.strip())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -74,9 +74,16 @@ class Telemetry:
         """A tracer for hand-made spans (a no-op one when tracing is off)."""
         return trace.get_tracer(name, tracer_provider=self.tracer_provider or trace.NoOpTracerProvider())
 
-    def instrument_fastapi(self, app: FastAPI, *, excluded_urls: Sequence[str] = ()) -> None:
+    def instrument_fastapi(
+        self,
+        app: FastAPI,
+        *,
+        excluded_urls: Sequence[str] = (),
+        server_request_hook: Callable[[trace.Span, dict[str, Any]], None] | None = None,
+    ) -> None:
         """HTTP server spans: extracts the caller's context from the request headers. URLs matching one of
-        the `excluded_urls` regular expressions (health checks always) get no span."""
+        the `excluded_urls` regular expressions (health checks always) get no span; `server_request_hook`
+        is called with each server span as it starts, and the request's ASGI scope."""
         if not self.enabled:
             return
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -89,6 +96,7 @@ class Telemetry:
             # One span per request, not three: the ASGI receive/send message spans add nothing a reader
             # of the trace needs and cost a measurable share of the request.
             exclude_spans=["receive", "send"],
+            server_request_hook=server_request_hook,
         )
 
     def instrument_httpx(self, client: httpx.AsyncClient) -> None:

@@ -13,6 +13,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from gateway.edge import TraceContextPolicy
+from gateway.settings import GatewaySettings
 from telemetry import SHUTDOWN_FLUSH_SECONDS
 from tests.deploy.test_compose import config as compose_config
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
@@ -135,9 +137,27 @@ def test_production_overlay_scales_the_services_and_names_its_environment() -> N
     )
 
 
-def test_demo_scenarios_are_on_in_the_demo_cluster_and_off_in_production() -> None:
-    assert environment(render(TARGETS[0]), "gateway")["GATEWAY_SCENARIOS_ENABLED"] == "true"
-    assert environment(render(TARGETS[1]), "gateway")["GATEWAY_SCENARIOS_ENABLED"] == "false"
+def test_the_demo_cluster_trusts_callers_and_production_does_not() -> None:
+    demo, production = (GatewaySettings(**lowercase(environment(render(t), "gateway"))) for t in TARGETS)
+    assert (demo.scenarios_enabled, demo.inbound_trace_context, demo.baggage_allow_list()) == (
+        True,
+        TraceContextPolicy.TRUST,
+        None,
+    )
+    assert (production.scenarios_enabled, production.inbound_trace_context) == (
+        False,
+        TraceContextPolicy.RESTART,
+    )
+    assert production.baggage_allow_list() == {"tracemesh.synthetic"}
+
+
+def lowercase(env: dict[str, str]) -> dict[str, str]:
+    """GATEWAY_* variables as GatewaySettings field names."""
+    return {
+        key.removeprefix("GATEWAY_").lower(): value
+        for key, value in env.items()
+        if key.startswith("GATEWAY_")
+    }
 
 
 def test_the_collector_configuration_is_complete() -> None:

@@ -158,3 +158,46 @@ def test_the_demo_page_offers_the_scenarios_when_they_are_enabled(
         "flaky-inventory",
         "contention",
     ]
+
+
+def test_restart_starts_a_new_trace_linked_to_the_callers_and_filters_baggage(
+    orders_address: str, make_telemetry: Callable[[str], Telemetry], span_exporter: InMemorySpanExporter
+) -> None:
+    settings = GatewaySettings(
+        orders_address=orders_address,
+        inbound_trace_context="restart",
+        inbound_baggage_keys="tracemesh.synthetic",
+    )
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    headers = {
+        "traceparent": f"00-{caller_trace}-{caller_span}-01",
+        "baggage": "tracemesh.synthetic=true,tracemesh.tenant=acme",
+    }
+    with serve_app(create_app(settings, make_telemetry("gateway"))) as url:
+        response = httpx.post(f"{url}/orders", json={"sku": "BOOK-001", "quantity": 1}, headers=headers)
+    assert response.status_code == 201
+    trace_id = trace_id_of(response)
+    assert trace_id != caller_trace  # our trace, not the caller's
+    spans = wait_for(span_exporter, lambda spans: len({service_of(s) for s in spans}) == 3)
+    assert {format(span.context.trace_id, "032x") for span in spans} == {trace_id}
+    server = one([span for span in by_kind(spans, SpanKind.SERVER) if service_of(span) == "gateway"])
+    assert server.parent is None
+    (link,) = server.links
+    assert (format(link.context.trace_id, "032x"), format(link.context.span_id, "016x")) == (
+        caller_trace,
+        caller_span,
+    )
+    # Only the allowed baggage key reached the services (and their spans).
+    assert all(span.attributes.get("tracemesh.synthetic") == "true" for span in spans)
+    assert all("tracemesh.tenant" not in span.attributes for span in spans)
+
+
+def test_trust_continues_the_callers_trace(gateway_url: str, span_exporter: InMemorySpanExporter) -> None:
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"}
+    response = httpx.post(f"{gateway_url}/orders", json={"sku": "BOOK-001", "quantity": 1}, headers=headers)
+    assert trace_id_of(response) == caller_trace
+    spans = wait_for(span_exporter, lambda spans: len({service_of(s) for s in spans}) == 3)
+    server = one([span for span in by_kind(spans, SpanKind.SERVER) if service_of(span) == "gateway"])
+    assert server.parent is not None
+    assert not server.links

@@ -8,7 +8,8 @@ import pytest
 from opentelemetry import baggage
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
-from gateway.edge import EdgePolicy
+from gateway.edge import INBOUND_CONTEXT, EdgePolicy, TraceContextPolicy
+from gateway.settings import GatewaySettings
 from telemetry.scenarios import Scenario, current_scenario, parse_scenario
 
 
@@ -64,3 +65,75 @@ def test_services_read_only_known_scenario_names() -> None:
     assert parse_scenario(None) is None
     assert current_scenario(baggage.set_baggage("tracemesh.scenario", "contention")) is Scenario.CONTENTION
     assert current_scenario() is None
+
+
+CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def policed(edge_of: Any, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The scope the app behind `edge_of(app)` receives for a request with `headers`."""
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope)
+
+    await edge_of(app)({"type": "http", "headers": headers}, None, None)
+    return seen[0]
+
+
+async def test_restart_removes_the_callers_trace_context_and_keeps_it_for_a_link() -> None:
+    headers = [
+        (b"traceparent", CALLER.encode()),
+        (b"tracestate", b"vendor=1"),
+        (b"x-trace-id", b"4bf92f3577b34da6a3ce929d0e0e4736"),
+        (b"accept", b"*/*"),
+    ]
+    scope = await policed(
+        lambda app: EdgePolicy(app, scenarios_enabled=False, trace_context=TraceContextPolicy.RESTART),
+        headers,
+    )
+    assert scope["headers"] == [(b"accept", b"*/*")]
+    caller = scope[INBOUND_CONTEXT]
+    assert (format(caller.trace_id, "032x"), format(caller.span_id, "016x")) == (
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+    )
+    assert caller.trace_state.get("vendor") == "1"
+
+
+async def test_restart_drops_a_malformed_traceparent_without_a_link() -> None:
+    scope = await policed(
+        lambda app: EdgePolicy(app, scenarios_enabled=False, trace_context=TraceContextPolicy.RESTART),
+        [(b"traceparent", b"00-zz-zz-01")],
+    )
+    assert scope["headers"] == []
+    assert INBOUND_CONTEXT not in scope
+
+
+async def test_trust_passes_the_callers_trace_context_unchanged() -> None:
+    headers = [(b"traceparent", CALLER.encode()), (b"x-trace-id", b"4bf92f3577b34da6a3ce929d0e0e4736")]
+    scope = await policed(lambda app: EdgePolicy(app, scenarios_enabled=False), headers)
+    assert scope["headers"] is headers
+    assert INBOUND_CONTEXT not in scope
+
+
+def test_the_baggage_allow_list_keeps_only_its_keys() -> None:
+    edge = EdgePolicy(
+        _app, scenarios_enabled=True, baggage_keys={"tracemesh.synthetic", "tracemesh.scenario"}
+    )
+    kept = edge.filter_baggage(
+        "tracemesh.synthetic=true,tracemesh.tenant=acme,userId=alice,tracemesh.scenario=n-plus-one"
+    )
+    assert entries(kept) == {"tracemesh.synthetic": "true", "tracemesh.scenario": "n-plus-one"}
+    # An allowed key still needs a known scenario name.
+    assert entries(edge.filter_baggage("tracemesh.scenario=nope")) == {}
+    assert EdgePolicy(_app, scenarios_enabled=True, baggage_keys=set()).filter_baggage("a=1,b=2") == ""
+
+
+def test_the_allow_list_setting_reads_a_comma_separated_list_or_a_star() -> None:
+    assert GatewaySettings(inbound_baggage_keys="*").baggage_allow_list() is None
+    assert GatewaySettings(inbound_baggage_keys=" a , b,").baggage_allow_list() == {"a", "b"}
+    assert GatewaySettings(inbound_baggage_keys="").baggage_allow_list() == frozenset()
+    assert (
+        GatewaySettings(inbound_trace_context="restart").inbound_trace_context is TraceContextPolicy.RESTART
+    )
