@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,8 +31,14 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 # The demo page: plain HTML, CSS and JavaScript, served as they are (no build step).
 STATIC = Path(__file__).parent / "static"
-# The page and its files are not traced: a trace per page load or stylesheet would bury the API's.
-PAGE_URLS = ("/$", "/static/", "/demo/config$")
+# The page and its files are not traced: a trace per page load or stylesheet would bury the API's. The
+# instrumentation searches these in the URL it rebuilds from the caller's Host header and the path, so each
+# must end ($) with a whole file name: with a wildcard, `Host: x/static` would untrace `GET /orders`.
+PAGE_URLS = (
+    "/$",
+    "/demo/config$",
+    *(f"/static/{re.escape(file.name)}$" for file in sorted(STATIC.iterdir()) if file.is_file()),
+)
 
 
 def create_app(

@@ -10,7 +10,7 @@ OpenTelemetry's guidance on untrusted boundaries):
   context as a link on the server span, so nobody outside can choose our trace ids or force sampling, and the
   caller's trace can still be found from ours.
 - baggage: only the allowed keys pass (all of them when the allow-list is "*"); the demo's scenario entry
-  also needs scenarios enabled and a known name. Dropped entries are never logged: their values are the
+  also needs scenarios enabled and a known name. The gateway never logs what it drops: the values are the
   caller's.
 
 Behind the gateway, services trust each other's context: this policy is applied once, here.
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _BAGGAGE = b"baggage"
-_SCENARIO_KEY = SCENARIO_KEY.encode()
 _TRACE_CONTEXT = (b"traceparent", b"tracestate", b"x-trace-id")
 # Where `restart` leaves the caller's span context for the server span's link (an ASGI scope extension).
 INBOUND_CONTEXT = "tracemesh.inbound_context"
@@ -76,14 +75,16 @@ class EdgePolicy:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         restart = self._restart and any(name in _TRACE_CONTEXT for name, _ in headers)
         values = [value for name, value in headers if name == _BAGGAGE]
-        # Baggage is re-encoded only when a rule may remove something; the common case copies nothing.
-        rewrite = bool(values) and (self._baggage_keys is not None or any(_SCENARIO_KEY in v for v in values))
+        # Any baggage is parsed, never searched as bytes: a key may arrive percent-encoded
+        # (`tracemesh%2Escenario`) and the services would decode it.
+        rewrite = bool(values)
         if not (restart or rewrite):
             return scope
         scope = dict(scope)
         if restart:
             caller = _header_dict(headers, (b"traceparent", b"tracestate"))
-            span_context = trace.get_current_span(_W3C_TRACE_CONTEXT.extract(caller)).get_span_context()
+            caller_context = _W3C_TRACE_CONTEXT.extract(caller, Context())
+            span_context = trace.get_current_span(caller_context).get_span_context()
             if span_context.is_valid:
                 scope[INBOUND_CONTEXT] = span_context
             headers = [(name, value) for name, value in headers if name not in _TRACE_CONTEXT]
@@ -96,7 +97,7 @@ class EdgePolicy:
 
     def filter_baggage(self, header: str) -> str:
         """The baggage header as the services will see it."""
-        entries = baggage.get_all(_W3C_BAGGAGE.extract({"baggage": header}))
+        entries = baggage.get_all(_W3C_BAGGAGE.extract({"baggage": header}, Context()))
         context = Context()
         for key, value in entries.items():
             if self._baggage_keys is not None and key not in self._baggage_keys:

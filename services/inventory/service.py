@@ -137,7 +137,7 @@ class InventoryService:
             return
         span = trace.get_current_span()
         trace_id = span.get_span_context().trace_id
-        if trace_id in self._stalled_traces:
+        if not trace_id or trace_id in self._stalled_traces:  # untraced: nothing to tell the calls apart
             return
         self._stalled_traces[trace_id] = None
         if len(self._stalled_traces) > _REMEMBERED_TRACES:

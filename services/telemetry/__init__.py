@@ -50,7 +50,8 @@ __all__ = [
 # Baggage entries under this prefix are copied onto every span (so Jaeger can search by them);
 # anything else a caller sends in `baggage` travels on but is never recorded.
 BAGGAGE_PREFIX = "tracemesh."
-# Health checks run every few seconds and teach nothing: they get no spans.
+# Health checks run every few seconds and teach nothing: they get no spans. Searched in the URL rebuilt from
+# the caller's Host header and the path: anchored at the end, so only a path ending so can match.
 HEALTH_URLS = "/healthz$,/readyz$"
 # How long shutdown waits for the last spans to be exported. With the graceful drain (10 s) it stays
 # within the 30 s grace period that compose and Kubernetes give each service.

@@ -137,6 +137,34 @@ def test_production_overlay_scales_the_services_and_names_its_environment() -> N
     )
 
 
+def test_network_policies_allow_only_the_chain_and_the_export_path() -> None:
+    policies = [doc for doc in render(TARGETS[0]) if doc["kind"] == "NetworkPolicy"]
+    (deny,) = [p for p in policies if p["spec"]["podSelector"] == {}]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}  # no rule: nothing comes in
+    allowed = set()
+    for policy in policies:
+        target = policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        for rule in policy["spec"].get("ingress", []):
+            sources = [
+                peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in rule.get("from", [])
+            ]
+            for port in rule["ports"]:
+                allowed |= {(source, target, port["port"]) for source in sources or ["anyone"]}
+    assert allowed == {
+        ("anyone", "gateway", 8080),
+        ("gateway", "orders", 50051),
+        ("orders", "inventory", 8081),
+        ("orders", "postgres", 5432),
+        ("inventory", "postgres", 5432),
+        *((service, "otel-collector", port) for service in APP_SERVICES for port in (4317, 4318)),
+        ("otel-collector", "jaeger", 4317),
+    }
+    # Each allowed port is one the target really listens on.
+    for _source, target, port in allowed:
+        container = workloads(render(TARGETS[0]))[target]["spec"]["template"]["spec"]["containers"][0]
+        assert port in {p["containerPort"] for p in container["ports"]}, (target, port)
+
+
 def test_the_demo_cluster_trusts_callers_and_production_does_not() -> None:
     demo, production = (GatewaySettings(**lowercase(environment(render(t), "gateway"))) for t in TARGETS)
     assert (demo.scenarios_enabled, demo.inbound_trace_context, demo.baggage_allow_list()) == (

@@ -23,7 +23,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """One mesh on SQLite: the page is the same whatever the database."""
     directory = tmp_path_factory.mktemp("page")
-    env = {"GATEWAY_SCENARIOS_ENABLED": "true", "GATEWAY_JAEGER_UI_URL": JAEGER_UI}
+    env = {
+        "GATEWAY_SCENARIOS_ENABLED": "true",
+        "GATEWAY_JAEGER_UI_URL": JAEGER_UI,
+        # Slow enough for the page's "slow" flag (250 ms) on a fast machine too.
+        "INVENTORY_SLOW_QUERY_ROWS": "3000000",
+    }
     started = start_mesh(directory, *sqlite_urls(directory), env)
     yield started
     started.stop_all()

@@ -143,6 +143,18 @@ def test_the_demo_page_is_served_untraced(gateway_url: str, span_exporter: InMem
     only_the_trace_of(span_exporter, "GET /products")
 
 
+def test_a_crafted_host_header_cannot_switch_tracing_off(
+    gateway_url: str, span_exporter: InMemorySpanExporter
+) -> None:
+    # The instrumentation tests its excluded URLs against "http://<Host header><path>".
+    for host in ("x/static", "x/static/demo.js", "x/demo/config", "x/healthz"):
+        span_exporter.clear()
+        response = httpx.get(f"{gateway_url}/products", headers={"host": host})
+        assert response.status_code == 200
+        assert "traceresponse" in response.headers, host
+        only_the_trace_of(span_exporter, "GET /products")
+
+
 def test_the_demo_page_offers_the_scenarios_when_they_are_enabled(
     make_telemetry: Callable[[str], Telemetry],
 ) -> None:

@@ -41,18 +41,25 @@ def test_an_unknown_scenario_is_dropped_and_the_rest_kept(header: str) -> None:
 
 def test_every_scenario_is_dropped_when_scenarios_are_disabled() -> None:
     assert policy(enabled=False).filter_baggage("tracemesh.scenario=slow-query") == ""
+    # Keys are percent-decoded by the services' propagator, so the edge must judge them decoded too.
+    assert policy(enabled=False).filter_baggage("tracemesh%2Escenario=slow-query") == ""
+    assert policy(enabled=False).filter_baggage("%74racemesh.scenario=contention,a=1") == "a=1"
 
 
-async def test_the_middleware_rewrites_only_baggage_that_names_a_scenario() -> None:
+async def test_the_middleware_rewrites_the_baggage_headers() -> None:
     seen: list[list[tuple[bytes, bytes]]] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(scope["headers"])
 
     edge = EdgePolicy(app, scenarios_enabled=False)
-    untouched = [(b"baggage", b"tenant=acme"), (b"traceparent", b"00-x")]
+    untouched = [(b"traceparent", b"00-x"), (b"accept", b"*/*")]
     await edge({"type": "http", "headers": untouched}, None, None)  # type: ignore[arg-type]
-    assert seen[-1] is untouched  # the common path copies nothing
+    assert seen[-1] is untouched  # without baggage, nothing is copied
+
+    encoded = [(b"baggage", b"tracemesh%2Escenario=slow-query")]
+    await edge({"type": "http", "headers": encoded}, None, None)  # type: ignore[arg-type]
+    assert seen[-1] == []
 
     two_headers = [(b"baggage", b"tracemesh.scenario=contention"), (b"baggage", b"tenant=acme"), (b"a", b"b")]
     await edge({"type": "http", "headers": two_headers}, None, None)  # type: ignore[arg-type]
