@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request, status
+from fastapi import FastAPI, Header, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -110,9 +110,22 @@ def create_app(
         return await orders_of(request).list_products()
 
     @app.post("/orders", status_code=status.HTTP_201_CREATED)
-    async def create_order(order: OrderIn, request: Request) -> OrderOut:
-        """Places an order: 201, or 404 (unknown sku), 409 (not enough stock), 503 (a service is down)."""
-        return await orders_of(request).create_order(order.sku, order.quantity)
+    async def create_order(
+        order: OrderIn,
+        request: Request,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+                description="Makes a retry safe: a request repeated with the same key answers with the order "
+                "the key first created (finishing it if it was left pending) instead of placing another.",
+            ),
+        ] = None,
+    ) -> OrderOut:
+        """Places an order: 201, or 404 (unknown sku), 409 (not enough stock; or the Idempotency-Key was
+        used for a different order), 503 (a service is down: retry with the same Idempotency-Key)."""
+        return await orders_of(request).create_order(order.sku, order.quantity, idempotency_key)
 
     @app.get("/orders")
     async def list_orders(

@@ -40,8 +40,10 @@ class OrdersClient:
         channel = grpc.aio.insecure_channel(address, interceptors=interceptors)
         return cls(channel, timeout_seconds=timeout_seconds)
 
-    async def create_order(self, sku: str, quantity: int) -> OrderOut:
-        request = orders_pb2.CreateOrderRequest(sku=sku, quantity=quantity)
+    async def create_order(self, sku: str, quantity: int, idempotency_key: str | None = None) -> OrderOut:
+        request = orders_pb2.CreateOrderRequest(
+            sku=sku, quantity=quantity, idempotency_key=idempotency_key or ""
+        )
         return _order(await self._call(self._stub.CreateOrder(request, timeout=self._timeout)))
 
     async def get_order(self, order_id: str) -> OrderOut:

@@ -9,6 +9,7 @@ and injects `traceparent` and `baggage` into the request. Each request's baggage
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -71,9 +72,11 @@ class Shopper(HttpUser):
             self.bad_order()
             return
         order = {"sku": random.choice(SKUS), "quantity": random.randint(1, 3)}
+        # A key per order, as a careful client sends: a retry of this request could never order twice.
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
         with (
             request_baggage(self.scenario()),
-            self.client.post("/orders", json=order, catch_response=True) as response,
+            self.client.post("/orders", json=order, headers=headers, catch_response=True) as response,
         ):
             if response.status_code == 201:
                 self.order_ids = [response.json()["id"], *self.order_ids][:20]

@@ -69,3 +69,21 @@ class InventoryUnavailable(OrdersError):
 
 class StoreUnavailable(OrdersError):
     code = "orders_store_unavailable"
+
+
+class IdempotencyConflict(OrdersError):
+    """The idempotency key was used before, for an order with another sku or quantity."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"this Idempotency-Key was used for order {order_id} with another sku or quantity")
+
+
+class OrderRejected(OrdersError):
+    """A repeated request (same idempotency key) of an order that inventory refused."""
+
+    code = "order_rejected"
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} was rejected: unknown sku or not enough stock")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import event, make_url, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy import ColumnElement, event, make_url, select, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from orders.domain import Order, OrderNotFound, OrderStatus, StoreUnavailable
-from orders.models import Base, OrderRow
+from orders.models import Base, IdempotencyKeyRow, OrderRow
 
 # What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, the
 # socket's own, and asyncpg's errors raised while connecting (an unknown database, a server starting up or
@@ -58,7 +58,9 @@ class OrderRepository:
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 
-    async def add(self, order: Order) -> None:
+    async def add(self, order: Order, idempotency_key: str | None = None) -> bool:
+        """Stores a new order, and its idempotency key in the same transaction. False (and nothing
+        stored) when the key is already taken: another request with that key got there first."""
         try:
             async with self._sessions.begin() as session:
                 session.add(
@@ -70,6 +72,52 @@ class OrderRepository:
                         created_at=order.created_at,
                     )
                 )
+                if idempotency_key is not None:
+                    await session.flush()  # the order first: the key refers to it
+                    session.add(IdempotencyKeyRow(key=idempotency_key, order_id=order.id))
+        except IntegrityError:
+            return False
+        except DATABASE_DOWN as error:
+            raise StoreUnavailable("orders database unavailable") from error
+        return True
+
+    async def find_by_key(self, idempotency_key: str) -> Order | None:
+        """The order an idempotency key created, if any."""
+        try:
+            async with self._sessions() as session:
+                row = await session.scalar(
+                    select(OrderRow)
+                    .join(IdempotencyKeyRow, IdempotencyKeyRow.order_id == OrderRow.id)
+                    .where(IdempotencyKeyRow.key == idempotency_key)
+                )
+        except DATABASE_DOWN as error:
+            raise StoreUnavailable("orders database unavailable") from error
+        return None if row is None else _to_order(row)
+
+    async def any_pending(self, created_before: datetime) -> bool:
+        """Whether some order created before then is still pending. Not traced: the settling sweep asks
+        every few seconds, and a trace that says "nothing to do" teaches nothing."""
+        try:
+            with suppress_instrumentation():
+                async with self._sessions() as session:
+                    found = await session.scalar(
+                        select(OrderRow.id).where(*_pending(created_before)).limit(1)
+                    )
+        except DATABASE_DOWN as error:
+            raise StoreUnavailable("orders database unavailable") from error
+        return found is not None
+
+    async def list_pending(self, created_before: datetime, limit: int) -> list[Order]:
+        """The oldest orders still pending that were created before then."""
+        try:
+            async with self._sessions() as session:
+                rows = await session.scalars(
+                    select(OrderRow)
+                    .where(*_pending(created_before))
+                    .order_by(OrderRow.created_at)
+                    .limit(limit)
+                )
+                return [_to_order(row) for row in rows]
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 
@@ -105,6 +153,10 @@ class OrderRepository:
                 return [_to_order(row) for row in rows if row is not None]
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
+
+
+def _pending(created_before: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (OrderRow.status == OrderStatus.PENDING.value, OrderRow.created_at < created_before)
 
 
 def _to_order(row: OrderRow) -> Order:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from contextlib import suppress
+from datetime import timedelta
+
 import grpc
 import httpx
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry.context import Context
 
 from orders.inventory_client import InventoryClient
-from orders.repository import OrderRepository, create_engine
+from orders.repository import OrderRepository, create_engine, utcnow
 from orders.service import OrderService
 from orders.servicer import OrderServiceServicer
 from orders.settings import OrdersSettings
@@ -15,6 +21,8 @@ from telemetry import Telemetry
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+
+logger = logging.getLogger(__name__)
 
 
 class OrdersServer:
@@ -34,8 +42,10 @@ class OrdersServer:
             attempts=settings.inventory_attempts,
             attempt_timeout_seconds=settings.inventory_timeout_seconds,
         )
+        self._service = OrderService(self._repository, self._inventory)
         self._health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
+        self._settling: asyncio.Task[None] | None = None
         self.port = 0
 
     async def start(self) -> int:
@@ -56,24 +66,47 @@ class OrdersServer:
                 ("grpc.max_connection_age_grace_ms", 10_000),
             ],
         )
-        orders_pb2_grpc.add_OrderServiceServicer_to_server(
-            OrderServiceServicer(OrderService(self._repository, self._inventory)), server
-        )
+        orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServiceServicer(self._service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         self.port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
         await server.start()
         self._server = server
         await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if self._settings.settle_interval_seconds > 0:
+            self._settling = asyncio.create_task(self._settle_forever())
         return self.port
 
     async def stop(self) -> None:
         """Stops taking calls, lets in-flight ones finish within the grace period, then closes clients."""
         await self._health.enter_graceful_shutdown()
+        if self._settling is not None:
+            self._settling.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._settling
         if self._server is not None:
             await self._server.stop(self._settings.shutdown_grace_seconds)
         await self._inventory.aclose()
         await self._engine.dispose()
+
+    async def _settle_forever(self) -> None:
+        """The settling sweep: runs beside the calls, in the same event loop, until the server stops. A run
+        that settles something is a trace of its own, its root span started in an empty context (no
+        request caused it); a run that finds nothing pending makes no trace."""
+        tracer = self._telemetry.tracer("orders")
+        interval = self._settings.settle_interval_seconds
+        while True:
+            await asyncio.sleep(interval)
+            cutoff = utcnow() - timedelta(seconds=self._settings.settle_after_seconds)
+            try:
+                if not await self._repository.any_pending(cutoff):
+                    continue
+                with tracer.start_as_current_span("settle pending orders", context=Context()) as span:
+                    settled = await self._service.settle_pending(cutoff)
+                    span.set_attributes({f"tracemesh.orders.{status}": n for status, n in settled.items()})
+                    logger.info("settled pending orders: %s", settled)
+            except Exception:  # a failed run (a database down, say) must not end the sweep
+                logger.exception("settling pending orders failed; trying again in %.0f s", interval)
 
 
 def create_server(settings: OrdersSettings, telemetry: Telemetry) -> OrdersServer:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime
 
 from orders.domain import (
+    IdempotencyConflict,
     InsufficientStock,
     InvalidOrder,
     InventoryUnavailable,
     Order,
     OrderNotFound,
+    OrderRejected,
     OrderStatus,
     Product,
     UnknownProduct,
@@ -21,6 +26,8 @@ from telemetry.scenarios import Scenario
 
 # The shape of a sku: also what keeps control characters and other junk out of the databases.
 SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# A client's idempotency key: a UUID is the usual choice; anything of this shape is accepted.
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 20
 
@@ -30,33 +37,83 @@ class OrderService:
         self._repository = repository
         self._inventory = inventory
 
-    async def create_order(self, sku: str, quantity: int, *, deadline: float | None = None) -> Order:
+    async def create_order(
+        self, sku: str, quantity: int, *, deadline: float | None = None, idempotency_key: str | None = None
+    ) -> Order:
         """Places an order: store it as pending, reserve its stock, then record the outcome.
 
         The order is written before the reservation so that its id can key the reservation: whatever
         happens in between, a retry with the same id can never take stock twice. `deadline` is when the
         caller stops waiting (time.monotonic() seconds); the calls to inventory stay within it.
+
+        With an `idempotency_key`, a repeated request (a client retrying after a timeout or a 503) gets
+        the order the key first created, and finishes it if it was left pending or failed, instead of
+        placing a second order.
         """
         if not SKU.fullmatch(sku):
             raise InvalidOrder("sku must be 1 to 64 letters, digits, '.', '_' or '-'")
         if quantity < 1:
             raise InvalidOrder("quantity must be at least 1")
+        if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise InvalidOrder("an idempotency key is 1 to 64 letters, digits, '.', '_', ':' or '-'")
+        if idempotency_key is not None and (earlier := await self._repository.find_by_key(idempotency_key)):
+            return await self._repeat(earlier, sku, quantity, deadline)
         order = Order(str(uuid.uuid4()), sku, quantity, OrderStatus.PENDING, utcnow())
-        await self._repository.add(order)
+        if not await self._repository.add(order, idempotency_key):
+            # A concurrent request with the same key stored its order first: this one repeats it.
+            assert idempotency_key is not None
+            earlier = await self._repository.find_by_key(idempotency_key)
+            if earlier is None:  # the other request's transaction rolled back after all
+                raise InventoryUnavailable("a concurrent request with this key failed", outcome_unknown=False)
+            return await self._repeat(earlier, sku, quantity, deadline)
+        return await self._reserve(order, deadline)
+
+    async def settle_pending(self, created_before: datetime, *, limit: int = 100) -> dict[OrderStatus, int]:
+        """Finishes orders left pending (inventory's answer was lost) by reserving again under their id:
+        inventory answers a reservation it already made without taking stock twice, so each ends
+        confirmed or rejected, and stays pending only while inventory is unreachable. Returns how many
+        orders ended in each status."""
+        settled: Counter[OrderStatus] = Counter()
+        for order in await self._repository.list_pending(created_before, limit):
+            try:
+                settled[(await self._reserve(order, None, earlier_attempt=True)).status] += 1
+            except (UnknownProduct, InsufficientStock):
+                settled[OrderStatus.REJECTED] += 1
+            except InventoryUnavailable:
+                settled[OrderStatus.PENDING] += 1
+        return dict(settled)
+
+    async def _repeat(self, earlier: Order, sku: str, quantity: int, deadline: float | None) -> Order:
+        """Answers a repeated request with the order its key created."""
+        if (earlier.sku, earlier.quantity) != (sku, quantity):
+            raise IdempotencyConflict(earlier.id)
+        if earlier.status is OrderStatus.REJECTED:
+            raise OrderRejected(earlier.id)
+        if earlier.status is OrderStatus.CONFIRMED:
+            return earlier
+        # Pending (the outcome unknown) or failed (certainly nothing reserved): reserving again under the
+        # order's id is safe either way, and finishes the order the client asked for.
+        return await self._reserve(earlier, deadline, earlier_attempt=earlier.status is OrderStatus.PENDING)
+
+    async def _reserve(self, order: Order, deadline: float | None, *, earlier_attempt: bool = False) -> Order:
+        """Reserves the stock of a stored order and records the outcome. `earlier_attempt`: the order is
+        pending from an attempt whose outcome was lost (it may hold a reservation already)."""
         try:
-            await self._inventory.reserve(order.id, sku, quantity, deadline=deadline)
+            await self._inventory.reserve(order.id, order.sku, order.quantity, deadline=deadline)
         except (UnknownProduct, InsufficientStock):
             await self._repository.set_status(order.id, OrderStatus.REJECTED)
             raise
         except InventoryUnavailable as error:
-            if not error.outcome_unknown:
+            if error.outcome_unknown:
+                # The reservation may have been made before the answer was lost: the order is pending
+                # until a repeated request or the settling sweep reserves again under its id.
+                if order.status is not OrderStatus.PENDING:
+                    await self._repository.set_status(order.id, OrderStatus.PENDING)
+            elif not earlier_attempt:
                 await self._repository.set_status(order.id, OrderStatus.FAILED)
-            # Otherwise the reservation may have been made before the answer was lost: the order stays
-            # pending. Replaying the reservation under the order's id would settle it without taking
-            # stock twice; nothing does that automatically yet.
             raise
         await self._repository.set_status(order.id, OrderStatus.CONFIRMED)
-        return Order(order.id, sku, quantity, OrderStatus.CONFIRMED, order.created_at)
+        return replace(order, status=OrderStatus.CONFIRMED)
 
     async def get_order(self, order_id: str) -> Order:
         try:

@@ -15,11 +15,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from orders.domain import (
+    IdempotencyConflict,
     InsufficientStock,
     InvalidOrder,
     InventoryUnavailable,
     Order,
     OrderNotFound,
+    OrderRejected,
     OrdersError,
     OrderStatus,
     StoreUnavailable,
@@ -41,6 +43,8 @@ _CODE_BY_ERROR: dict[type[OrdersError], grpc.StatusCode] = {
     InsufficientStock: grpc.StatusCode.FAILED_PRECONDITION,
     InventoryUnavailable: grpc.StatusCode.UNAVAILABLE,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    IdempotencyConflict: grpc.StatusCode.ALREADY_EXISTS,
+    OrderRejected: grpc.StatusCode.FAILED_PRECONDITION,
 }
 _FAILURES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL}
 # Trailing metadata key that names the domain error, so the gateway can tell "unknown sku" from
@@ -107,7 +111,10 @@ class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
     @_grpc_errors
     async def CreateOrder(self, request: orders_pb2.CreateOrderRequest, context: Context) -> orders_pb2.Order:
         order = await self._service.create_order(
-            request.sku, request.quantity, deadline=_deadline_of(context)
+            request.sku,
+            request.quantity,
+            deadline=_deadline_of(context),
+            idempotency_key=request.idempotency_key or None,
         )
         return _order_to_proto(order)
 

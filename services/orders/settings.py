@@ -17,6 +17,10 @@ class OrdersSettings(BaseSettings):
     # Per attempt; all attempts together stay within what is left of the caller's gRPC deadline.
     inventory_timeout_seconds: float = Field(default=1.5, gt=0)
     inventory_attempts: int = Field(default=2, ge=1, le=5)
+    # The settling sweep: this often, orders still pending this long after they were placed (longer than
+    # any request may take) are finished by reserving again under their id; 0 turns the sweep off.
+    settle_interval_seconds: float = Field(default=30.0, ge=0)
+    settle_after_seconds: float = Field(default=15.0, gt=0)
     # How long in-flight calls may take to finish after SIGTERM.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"

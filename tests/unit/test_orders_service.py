@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from orders.domain import (
+    IdempotencyConflict,
     InsufficientStock,
     InvalidOrder,
     InventoryUnavailable,
     Order,
     OrderNotFound,
+    OrderRejected,
     OrderStatus,
     Product,
     UnknownProduct,
@@ -23,10 +25,28 @@ from telemetry.scenarios import Scenario
 class FakeRepository:
     def __init__(self) -> None:
         self.orders: dict[str, Order] = {}
+        self.keys: dict[str, str] = {}
         self.one_by_one = False
 
-    async def add(self, order: Order) -> None:
+    async def add(self, order: Order, idempotency_key: str | None = None) -> bool:
+        if idempotency_key in self.keys:
+            return False
         self.orders[order.id] = order
+        if idempotency_key is not None:
+            self.keys[idempotency_key] = order.id
+        return True
+
+    async def find_by_key(self, idempotency_key: str) -> Order | None:
+        order_id = self.keys.get(idempotency_key)
+        return None if order_id is None else self.orders[order_id]
+
+    async def list_pending(self, created_before: datetime, limit: int) -> list[Order]:
+        pending = [
+            o
+            for o in self.orders.values()
+            if o.status is OrderStatus.PENDING and o.created_at < created_before
+        ]
+        return sorted(pending, key=lambda o: o.created_at)[:limit]
 
     async def set_status(self, order_id: str, status: OrderStatus) -> None:
         order = self.orders[order_id]
@@ -45,7 +65,9 @@ class FakeRepository:
 class FakeInventory:
     def __init__(self, failure: Exception | None = None) -> None:
         self.failure = failure
+        # Every call, and the reservations actually taken (keyed by reservation id, as inventory does).
         self.reservations: list[tuple[str, str, int]] = []
+        self.taken: dict[str, int] = {}
 
     async def reserve(
         self, reservation_id: str, sku: str, quantity: int, *, deadline: float | None = None
@@ -53,6 +75,7 @@ class FakeInventory:
         self.reservations.append((reservation_id, sku, quantity))
         if self.failure:
             raise self.failure
+        self.taken.setdefault(reservation_id, quantity)
         return 10
 
     async def list_products(self, *, deadline: float | None = None) -> list[Product]:
@@ -135,3 +158,112 @@ async def test_an_id_this_service_never_gave_out_is_not_looked_up() -> None:
     repository = FakeRepository()
     with pytest.raises(OrderNotFound):
         await service(FakeInventory(), repository).get_order("not-a-uuid\x00")
+
+
+async def test_a_repeated_request_with_an_idempotency_key_answers_with_the_same_order() -> None:
+    repository, inventory = FakeRepository(), FakeInventory()
+    orders = service(inventory, repository)
+    first = await orders.create_order("BOOK-001", 2, idempotency_key="client-key-1")
+    again = await orders.create_order("BOOK-001", 2, idempotency_key="client-key-1")
+    assert again == first
+    assert list(repository.orders) == [first.id]
+    assert inventory.taken == {first.id: 2}
+    other = await orders.create_order("BOOK-001", 2, idempotency_key="client-key-2")
+    assert other.id != first.id
+
+
+async def test_a_key_reused_for_another_order_is_a_conflict() -> None:
+    orders = service(FakeInventory(), FakeRepository())
+    first = await orders.create_order("BOOK-001", 2, idempotency_key="k")
+    for sku, quantity in (("BOOK-001", 3), ("MUG-042", 2)):
+        with pytest.raises(IdempotencyConflict, match=first.id):
+            await orders.create_order(sku, quantity, idempotency_key="k")
+
+
+@pytest.mark.parametrize("outcome_unknown", [False, True])
+async def test_a_retry_after_inventory_failed_finishes_the_same_order(outcome_unknown: bool) -> None:
+    repository, inventory = (
+        FakeRepository(),
+        FakeInventory(InventoryUnavailable("down", outcome_unknown=outcome_unknown)),
+    )
+    orders = service(inventory, repository)
+    with pytest.raises(InventoryUnavailable):
+        await orders.create_order("BOOK-001", 1, idempotency_key="retry-me")
+    inventory.failure = None
+    order = await orders.create_order("BOOK-001", 1, idempotency_key="retry-me")
+    assert order.status is OrderStatus.CONFIRMED
+    assert list(repository.orders) == [order.id]  # one order, reserved under its own id
+    assert {call[0] for call in inventory.reservations} == {order.id}
+
+
+async def test_a_repeated_request_of_a_rejected_order_is_refused_without_reserving_again() -> None:
+    repository, inventory = FakeRepository(), FakeInventory(InsufficientStock("none left"))
+    orders = service(inventory, repository)
+    with pytest.raises(InsufficientStock):
+        await orders.create_order("BOOK-001", 1, idempotency_key="k")
+    with pytest.raises(OrderRejected):
+        await orders.create_order("BOOK-001", 1, idempotency_key="k")
+    assert len(inventory.reservations) == 1
+
+
+async def test_a_failed_order_whose_retry_times_out_becomes_pending() -> None:
+    repository = FakeRepository()
+    inventory = FakeInventory(InventoryUnavailable("refused", outcome_unknown=False))
+    orders = service(inventory, repository)
+    with pytest.raises(InventoryUnavailable):
+        await orders.create_order("BOOK-001", 1, idempotency_key="k")
+    inventory.failure = InventoryUnavailable("timed out", outcome_unknown=True)
+    with pytest.raises(InventoryUnavailable):
+        await orders.create_order("BOOK-001", 1, idempotency_key="k")
+    (stored,) = repository.orders.values()
+    assert stored.status is OrderStatus.PENDING  # the second attempt may have reserved: settle it later
+
+
+async def test_a_pending_order_stays_pending_when_a_retry_is_refused_a_connection() -> None:
+    repository = FakeRepository()
+    inventory = FakeInventory(InventoryUnavailable("timed out", outcome_unknown=True))
+    orders = service(inventory, repository)
+    with pytest.raises(InventoryUnavailable):
+        await orders.create_order("BOOK-001", 1, idempotency_key="k")
+    inventory.failure = InventoryUnavailable("refused", outcome_unknown=False)
+    with pytest.raises(InventoryUnavailable):
+        await orders.create_order("BOOK-001", 1, idempotency_key="k")
+    (stored,) = repository.orders.values()
+    assert stored.status is OrderStatus.PENDING  # the first attempt may hold a reservation
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 65, "new\nline"])
+async def test_a_malformed_idempotency_key_is_invalid(key: str) -> None:
+    repository, inventory = FakeRepository(), FakeInventory()
+    with pytest.raises(InvalidOrder):
+        await service(inventory, repository).create_order("BOOK-001", 1, idempotency_key=key)
+    assert repository.orders == {}
+
+
+async def test_settling_finishes_old_pending_orders_and_leaves_recent_ones() -> None:
+    repository = FakeRepository()
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    for name, minutes_ago in (("old-1", 10), ("old-2", 9), ("old-3", 8), ("recent", 0)):
+        await repository.add(
+            Order(name, "BOOK-001", 1, OrderStatus.PENDING, now - timedelta(minutes=minutes_ago))
+        )
+
+    class Inventory(FakeInventory):
+        async def reserve(
+            self, reservation_id: str, sku: str, quantity: int, *, deadline: float | None = None
+        ) -> int:
+            self.failure = {
+                "old-2": InsufficientStock("none left"),
+                "old-3": InventoryUnavailable("down", outcome_unknown=True),
+            }.get(reservation_id)
+            return await super().reserve(reservation_id, sku, quantity, deadline=deadline)
+
+    settled = await service(Inventory(), repository).settle_pending(now - timedelta(minutes=1))
+    assert settled == {OrderStatus.CONFIRMED: 1, OrderStatus.REJECTED: 1, OrderStatus.PENDING: 1}
+    statuses = {order.id: order.status for order in repository.orders.values()}
+    assert statuses == {
+        "old-1": OrderStatus.CONFIRMED,
+        "old-2": OrderStatus.REJECTED,
+        "old-3": OrderStatus.PENDING,
+        "recent": OrderStatus.PENDING,
+    }

@@ -107,8 +107,9 @@ def start_mesh(
         "PYTHONUNBUFFERED": "1",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver_port}",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
-        # Stock changes only through requests, unless a caller turns the restock job on.
+        # Stock and orders change only through requests, unless a caller turns the background jobs on.
         "INVENTORY_RESTOCK_INTERVAL_SECONDS": "0",
+        "ORDERS_SETTLE_INTERVAL_SECONDS": "0",
     }
     base |= extra_env or {}
     env = {

@@ -25,31 +25,31 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tracemesh/orders/v1/orders.proto\x12\x13tracemesh.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x30\n\x06status\x18\x04 \x01(\x0e\x32 .tracemesh.orders.v1.OrderStatus\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"3\n\x12\x43reateOrderRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\"\n\x11ListOrdersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"@\n\x12ListOrdersResponse\x12*\n\x06orders\x18\x01 \x03(\x0b\x32\x1a.tracemesh.orders.v1.Order\"\x15\n\x13ListProductsRequest\"3\n\x07Product\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05stock\x18\x03 \x01(\x05\"F\n\x14ListProductsResponse\x12.\n\x08products\x18\x01 \x03(\x0b\x32\x1c.tracemesh.orders.v1.Product*\x95\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x1a\n\x16ORDER_STATUS_CONFIRMED\x10\x02\x12\x19\n\x15ORDER_STATUS_REJECTED\x10\x03\x12\x17\n\x13ORDER_STATUS_FAILED\x10\x04\x32\xf4\x02\n\x0cOrderService\x12R\n\x0b\x43reateOrder\x12\'.tracemesh.orders.v1.CreateOrderRequest\x1a\x1a.tracemesh.orders.v1.Order\x12L\n\x08GetOrder\x12$.tracemesh.orders.v1.GetOrderRequest\x1a\x1a.tracemesh.orders.v1.Order\x12]\n\nListOrders\x12&.tracemesh.orders.v1.ListOrdersRequest\x1a\'.tracemesh.orders.v1.ListOrdersResponse\x12\x63\n\x0cListProducts\x12(.tracemesh.orders.v1.ListProductsRequest\x1a).tracemesh.orders.v1.ListProductsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tracemesh/orders/v1/orders.proto\x12\x13tracemesh.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12\x30\n\x06status\x18\x04 \x01(\x0e\x32 .tracemesh.orders.v1.OrderStatus\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"L\n\x12\x43reateOrderRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\"\n\x11ListOrdersRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"@\n\x12ListOrdersResponse\x12*\n\x06orders\x18\x01 \x03(\x0b\x32\x1a.tracemesh.orders.v1.Order\"\x15\n\x13ListProductsRequest\"3\n\x07Product\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05stock\x18\x03 \x01(\x05\"F\n\x14ListProductsResponse\x12.\n\x08products\x18\x01 \x03(\x0b\x32\x1c.tracemesh.orders.v1.Product*\x95\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x1a\n\x16ORDER_STATUS_CONFIRMED\x10\x02\x12\x19\n\x15ORDER_STATUS_REJECTED\x10\x03\x12\x17\n\x13ORDER_STATUS_FAILED\x10\x04\x32\xf4\x02\n\x0cOrderService\x12R\n\x0b\x43reateOrder\x12\'.tracemesh.orders.v1.CreateOrderRequest\x1a\x1a.tracemesh.orders.v1.Order\x12L\n\x08GetOrder\x12$.tracemesh.orders.v1.GetOrderRequest\x1a\x1a.tracemesh.orders.v1.Order\x12]\n\nListOrders\x12&.tracemesh.orders.v1.ListOrdersRequest\x1a\'.tracemesh.orders.v1.ListOrdersResponse\x12\x63\n\x0cListProducts\x12(.tracemesh.orders.v1.ListProductsRequest\x1a).tracemesh.orders.v1.ListProductsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tracemesh.orders.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERSTATUS']._serialized_start=576
-  _globals['_ORDERSTATUS']._serialized_end=725
+  _globals['_ORDERSTATUS']._serialized_start=601
+  _globals['_ORDERSTATUS']._serialized_end=750
   _globals['_ORDER']._serialized_start=91
   _globals['_ORDER']._serialized_end=239
   _globals['_CREATEORDERREQUEST']._serialized_start=241
-  _globals['_CREATEORDERREQUEST']._serialized_end=292
-  _globals['_GETORDERREQUEST']._serialized_start=294
-  _globals['_GETORDERREQUEST']._serialized_end=323
-  _globals['_LISTORDERSREQUEST']._serialized_start=325
-  _globals['_LISTORDERSREQUEST']._serialized_end=359
-  _globals['_LISTORDERSRESPONSE']._serialized_start=361
-  _globals['_LISTORDERSRESPONSE']._serialized_end=425
-  _globals['_LISTPRODUCTSREQUEST']._serialized_start=427
-  _globals['_LISTPRODUCTSREQUEST']._serialized_end=448
-  _globals['_PRODUCT']._serialized_start=450
-  _globals['_PRODUCT']._serialized_end=501
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=503
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=573
-  _globals['_ORDERSERVICE']._serialized_start=728
-  _globals['_ORDERSERVICE']._serialized_end=1100
+  _globals['_CREATEORDERREQUEST']._serialized_end=317
+  _globals['_GETORDERREQUEST']._serialized_start=319
+  _globals['_GETORDERREQUEST']._serialized_end=348
+  _globals['_LISTORDERSREQUEST']._serialized_start=350
+  _globals['_LISTORDERSREQUEST']._serialized_end=384
+  _globals['_LISTORDERSRESPONSE']._serialized_start=386
+  _globals['_LISTORDERSRESPONSE']._serialized_end=450
+  _globals['_LISTPRODUCTSREQUEST']._serialized_start=452
+  _globals['_LISTPRODUCTSREQUEST']._serialized_end=473
+  _globals['_PRODUCT']._serialized_start=475
+  _globals['_PRODUCT']._serialized_end=526
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=528
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=598
+  _globals['_ORDERSERVICE']._serialized_start=753
+  _globals['_ORDERSERVICE']._serialized_end=1125
 # @@protoc_insertion_point(module_scope)

@@ -60,9 +60,11 @@ class OrderServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def CreateOrder(self, request, context):
-        """Reserves stock in inventory, then stores the order. Errors:
-        NOT_FOUND (unknown sku), FAILED_PRECONDITION (not enough stock),
-        INVALID_ARGUMENT (quantity < 1), UNAVAILABLE (inventory or the database down).
+        """Stores the order as pending, reserves its stock in inventory (keyed by the order id), then records
+        the outcome. With an idempotency key, a repeated request answers with the same order and never
+        reserves twice. Errors: NOT_FOUND (unknown sku), FAILED_PRECONDITION (not enough stock, or a
+        repeated request of a rejected order), INVALID_ARGUMENT (quantity < 1, malformed key),
+        ALREADY_EXISTS (the key was used for a different order), UNAVAILABLE (inventory or the database down).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
