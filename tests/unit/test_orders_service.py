@@ -206,30 +206,26 @@ async def test_a_repeated_request_of_a_rejected_order_is_refused_without_reservi
     assert len(inventory.reservations) == 1
 
 
-async def test_a_failed_order_whose_retry_times_out_becomes_pending() -> None:
+@pytest.mark.parametrize(
+    ("first_unknown", "second_unknown"),
+    [
+        (False, True),  # failed, then a retry timed out: that retry may have reserved
+        (True, False),  # pending, then a retry was refused a connection: the first attempt may have reserved
+    ],
+)
+async def test_an_order_that_may_hold_a_reservation_stays_pending(
+    first_unknown: bool, second_unknown: bool
+) -> None:
     repository = FakeRepository()
-    inventory = FakeInventory(InventoryUnavailable("refused", outcome_unknown=False))
+    inventory = FakeInventory(InventoryUnavailable("first", outcome_unknown=first_unknown))
     orders = service(inventory, repository)
     with pytest.raises(InventoryUnavailable):
         await orders.create_order("BOOK-001", 1, idempotency_key="k")
-    inventory.failure = InventoryUnavailable("timed out", outcome_unknown=True)
+    inventory.failure = InventoryUnavailable("second", outcome_unknown=second_unknown)
     with pytest.raises(InventoryUnavailable):
         await orders.create_order("BOOK-001", 1, idempotency_key="k")
     (stored,) = repository.orders.values()
-    assert stored.status is OrderStatus.PENDING  # the second attempt may have reserved: settle it later
-
-
-async def test_a_pending_order_stays_pending_when_a_retry_is_refused_a_connection() -> None:
-    repository = FakeRepository()
-    inventory = FakeInventory(InventoryUnavailable("timed out", outcome_unknown=True))
-    orders = service(inventory, repository)
-    with pytest.raises(InventoryUnavailable):
-        await orders.create_order("BOOK-001", 1, idempotency_key="k")
-    inventory.failure = InventoryUnavailable("refused", outcome_unknown=False)
-    with pytest.raises(InventoryUnavailable):
-        await orders.create_order("BOOK-001", 1, idempotency_key="k")
-    (stored,) = repository.orders.values()
-    assert stored.status is OrderStatus.PENDING  # the first attempt may hold a reservation
+    assert stored.status is OrderStatus.PENDING  # to be settled by reserving again under its id
 
 
 @pytest.mark.parametrize("key", ["", "has space", "x" * 65, "new\nline"])
