@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What the committed deployment files put where a secret goes; a service never starts with it.
+PLACEHOLDER = "CHANGE-ME"
 
 
 class InventorySettings(BaseSettings):
@@ -20,3 +23,12 @@ class InventorySettings(BaseSettings):
     slow_query_rows: int = Field(default=1_000_000, ge=1)
     contention_rows: int = Field(default=100_000, ge=1)
     flaky_stall_seconds: float = Field(default=2.0, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder(cls, url: str) -> str:
+        # The committed Kubernetes Secret holds CHANGE-ME where the password goes: refuse to start with it
+        # rather than fail later with an authentication error, or worse, run on a guessable password.
+        if PLACEHOLDER in url:
+            raise ValueError(f"still holds the placeholder {PLACEHOLDER}: set the real database URL")
+        return url

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What the committed deployment files put where a secret goes; a service never starts with it.
+PLACEHOLDER = "CHANGE-ME"
 
 
 class OrdersSettings(BaseSettings):
@@ -24,3 +27,12 @@ class OrdersSettings(BaseSettings):
     # How long in-flight calls may take to finish after SIGTERM.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder(cls, url: str) -> str:
+        # The committed Kubernetes Secret holds CHANGE-ME where the password goes: refuse to start with it
+        # rather than fail later with an authentication error, or worse, run on a guessable password.
+        if PLACEHOLDER in url:
+            raise ValueError(f"still holds the placeholder {PLACEHOLDER}: set the real database URL")
+        return url

@@ -12,6 +12,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from gateway.edge import TraceContextPolicy
 from gateway.settings import GatewaySettings
@@ -120,6 +121,17 @@ def test_peers_and_ports_match_the_services(target: str) -> None:
     endpoint = environment(docs, "gateway")["OTEL_EXPORTER_OTLP_ENDPOINT"]
     assert endpoint == "http://otel-collector:4317"
     assert 4317 in [p["port"] for p in services["otel-collector"]["spec"]["ports"]]
+
+
+def test_the_services_refuse_to_start_with_the_committed_placeholders() -> None:
+    secret = next(doc for doc in render(TARGETS[0]) if doc["kind"] == "Secret")["stringData"]
+    checked = []
+    for name, settings in SETTINGS.items():
+        if f"{name.upper()}_DATABASE_URL" in secret:
+            with pytest.raises(ValidationError, match="placeholder"):
+                settings(database_url=secret[f"{name.upper()}_DATABASE_URL"])  # type: ignore[call-arg]
+            checked.append(name)
+    assert checked == ["orders", "inventory"]
 
 
 def test_secret_values_are_placeholders() -> None:

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
@@ -43,6 +44,12 @@ def test_invalid_values_fail_at_start_up(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("GATEWAY_ORDERS_TIMEOUT_SECONDS", "0")
     with pytest.raises(ValidationError):
         GatewaySettings()
+
+
+@pytest.mark.parametrize("settings", [OrdersSettings, InventorySettings])
+def test_a_placeholder_password_fails_at_start_up(settings: type[BaseSettings]) -> None:
+    with pytest.raises(ValidationError, match="placeholder CHANGE-ME"):
+        settings(database_url="postgresql+asyncpg://tracemesh:CHANGE-ME@postgres:5432/orders")
 
 
 @pytest.mark.parametrize(
