@@ -12,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 
-.PHONY: help venv run test lint load bench protos lock clean
+.PHONY: help venv run test lint load fuzz bench protos lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 i
 load: venv ## drive the running mesh (make run) with Locust for 60 s, about 10 requests/s, then print its summary (LOAD_ARGS to add Locust flags)
 	$(BIN)/python -m loadgen --headless --host $(LOAD_HOST) --users 10 --spawn-rate 10 --run-time 60s \
 		--only-summary $(LOAD_ARGS)
+
+fuzz: venv ## schemathesis against the gateway's OpenAPI on a real mesh: thousands of generated requests (about two minutes)
+	TRACEMESH_FUZZ_EXAMPLES=500 $(BIN)/pytest -q -s tests/e2e/test_fuzz.py
 
 bench: venv ## measure what tracing costs (about 15 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from gateway.edge import EdgePolicy, link_inbound_context
@@ -175,9 +176,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", summary or "invalid request", fields=fields)
 
     @app.exception_handler(HTTPException)  # Starlette's: also raised for unknown routes and methods
-    async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return error_response(error.status_code, code, str(error.detail))
+        response = error_response(error.status_code, code, str(error.detail))
+        response.headers.update(error.headers or {})
+        if error.status_code == 405:
+            # Allow must list every method of the path; Starlette names only those of the first route
+            # that matched it (GET /orders and POST /orders are two routes).
+            response.headers["allow"] = ", ".join(_methods_of(request))
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:
@@ -185,6 +192,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         # client only learns that it failed and which trace to look at.
         logger.exception("unhandled error")
         return error_response(500, "internal", "internal error")
+
+
+def _methods_of(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:  # the path matches, the method does not
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def error_response(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from opentelemetry.instrumentation.logging import LoggingInstrumentor
@@ -13,12 +14,30 @@ LOG_FORMAT = (
     "%(asctime)s %(levelname)-5s %(name)s trace_id=%(otelTraceID)s span_id=%(otelSpanID)s %(message)s"
 )
 _NO_TRACE = {"otelTraceID": "0" * 32, "otelSpanID": "0" * 16}
+# Characters that would end a log line or steer a terminal: escaped wherever they come from.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A message longer than this is cut: a caller's 8 KB header must not become 8 KB of log per request.
+MAX_MESSAGE = 2000
+
+
+class OneLineFormatter(logging.Formatter):
+    """Keeps each log record's message on its line, and short. A message may carry text from outside (a
+    library logging a caller's malformed header, say): its control characters are written escaped, so
+    nobody can forge a log line or send escape sequences to whoever reads the log, and it is cut at
+    MAX_MESSAGE characters. Tracebacks keep their lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
+        record.message = _CONTROL.sub(lambda match: repr(match.group())[1:-1], message)
+        return super().formatMessage(record)
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Sends every logger, uvicorn's and grpc's included, to stderr in the trace-carrying format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, defaults=_NO_TRACE))
+    handler.setFormatter(OneLineFormatter(LOG_FORMAT, defaults=_NO_TRACE))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
