@@ -22,6 +22,16 @@ def mesh_env() -> dict[str, str]:
     return {}
 
 
+@pytest.fixture(scope="module")
+def sqlite_mesh(tmp_path_factory: pytest.TempPathFactory, mesh_env: dict[str, str]) -> Iterator[Mesh]:
+    """The mesh on SQLite only, for a module whose subject does not depend on the database: it overrides
+    `mesh` to return this one."""
+    directory = tmp_path_factory.mktemp("mesh-sqlite")
+    started = start_mesh(directory, *sqlite_urls(directory), mesh_env)
+    yield started
+    started.stop_all()
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def mesh(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mesh_env: dict[str, str]

@@ -10,25 +10,20 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devrun.mesh import Mesh, start_mesh
-from tests.e2e.conftest import sqlite_urls
+from devrun.mesh import Mesh
 
 EXAMPLES = int(os.environ.get("TRACEMESH_FUZZ_EXAMPLES", "30"))
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    directory = tmp_path_factory.mktemp("fuzz")
-    started = start_mesh(directory, *sqlite_urls(directory))
-    yield started
-    started.stop_all()
+def mesh(sqlite_mesh: Mesh) -> Mesh:
+    return sqlite_mesh  # the API's contract does not depend on the database
 
 
 @pytest.mark.timeout(120 + 2 * EXAMPLES)

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from devrun.mesh import Mesh, start_mesh
-from tests.e2e.conftest import sqlite_urls
+from devrun.mesh import Mesh
 
 ORDER = b'{"sku": "STICKER-3", "quantity": 1}'
 CALLER = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -38,11 +36,8 @@ HOSTILE: dict[str, list[tuple[str, bytes]]] = {
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    directory = tmp_path_factory.mktemp("hostile")
-    started = start_mesh(directory, *sqlite_urls(directory))
-    yield started
-    started.stop_all()
+def mesh(sqlite_mesh: Mesh) -> Mesh:
+    return sqlite_mesh  # headers are handled before any database is involved
 
 
 def send_raw(url: str, headers: list[tuple[str, bytes]]) -> tuple[int, dict[str, str]]:

@@ -7,20 +7,20 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from devrun.mesh import Mesh, start_mesh
-from tests.e2e.conftest import sqlite_urls
+from devrun.mesh import Mesh
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    directory = tmp_path_factory.mktemp("load")
-    started = start_mesh(directory, *sqlite_urls(directory), {"GATEWAY_SCENARIOS_ENABLED": "true"})
-    yield started
-    started.stop_all()
+def mesh_env() -> dict[str, str]:
+    return {"GATEWAY_SCENARIOS_ENABLED": "true"}
+
+
+@pytest.fixture(scope="module")
+def mesh(sqlite_mesh: Mesh) -> Mesh:
+    return sqlite_mesh  # the load generator does not depend on the database
 
 
 def test_a_short_locust_run_succeeds_and_its_traces_start_at_the_load_generator(mesh: Mesh) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from devrun.mesh import Mesh, start_mesh
-from tests.e2e.conftest import sqlite_urls
+from devrun.mesh import Mesh
 from tests.support import require_chromium
 
 JAEGER_UI = "http://jaeger.example:16686"
@@ -20,18 +19,18 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """One mesh on SQLite: the page is the same whatever the database."""
-    directory = tmp_path_factory.mktemp("page")
-    env = {
+def mesh_env() -> dict[str, str]:
+    return {
         "GATEWAY_SCENARIOS_ENABLED": "true",
         "GATEWAY_JAEGER_UI_URL": JAEGER_UI,
         # Slow enough for the page's "slow" flag (250 ms) on a fast machine too.
         "INVENTORY_SLOW_QUERY_ROWS": "3000000",
     }
-    started = start_mesh(directory, *sqlite_urls(directory), env)
-    yield started
-    started.stop_all()
+
+
+@pytest.fixture(scope="module")
+def mesh(sqlite_mesh: Mesh) -> Mesh:
+    return sqlite_mesh  # the page is the same whatever the database
 
 
 @pytest.fixture(scope="module")
