@@ -12,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 
-.PHONY: help venv run test lint load fuzz bench protos lock clean
+.PHONY: help venv run test lint load fuzz chaos bench protos lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ load: venv ## drive the running mesh (make run) with Locust for 60 s, about 10 r
 
 fuzz: venv ## schemathesis against the gateway's OpenAPI on a real mesh: thousands of generated requests (about two minutes)
 	TRACEMESH_FUZZ_EXAMPLES=500 $(BIN)/pytest -q -s tests/e2e/test_fuzz.py
+
+chaos: venv ## inject every fault under load on SQLite and PostgreSQL, then print the report table (about 10 minutes)
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 bench: venv ## measure what tracing costs (about 15 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,0 +1,72 @@
+"""The business invariant, read from both databases once the mesh is quiet.
+
+For every product: its catalogue stock + what was restocked = its current stock + the quantities of its
+confirmed orders. And the same set of orders holds stock on both sides: every reservation in inventory
+belongs to a confirmed order in orders, and every confirmed order has its reservation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from inventory.models import ProductRow, ReservationRow, RestockRow
+from inventory.seed import DEMO_PRODUCTS
+from orders.models import OrderRow
+
+
+@dataclass(frozen=True)
+class Verdict:
+    holds: bool
+    problems: list[str]
+    pending: int
+
+
+def check(orders_db: str, inventory_db: str) -> Verdict:
+    return asyncio.run(_check(orders_db, inventory_db))
+
+
+async def _check(orders_db: str, inventory_db: str) -> Verdict:
+    orders_engine, inventory_engine = create_async_engine(orders_db), create_async_engine(inventory_db)
+    try:
+        async with orders_engine.connect() as connection:
+            orders = (
+                await connection.execute(
+                    select(OrderRow.id, OrderRow.sku, OrderRow.quantity, OrderRow.status)
+                )
+            ).all()
+        async with inventory_engine.connect() as connection:
+            stock = {sku: n for sku, n in await connection.execute(select(ProductRow.sku, ProductRow.stock))}
+            reservations = {rid for (rid,) in await connection.execute(select(ReservationRow.id))}
+            restocks = select(RestockRow.sku, func.sum(RestockRow.quantity)).group_by(RestockRow.sku)
+            restocked = {sku: int(n) for sku, n in await connection.execute(restocks)}
+    finally:
+        await orders_engine.dispose()
+        await inventory_engine.dispose()
+
+    confirmed = {
+        order_id: (sku, quantity) for order_id, sku, quantity, status in orders if status == "confirmed"
+    }
+    sold: Counter[str] = Counter()
+    for sku, quantity in confirmed.values():
+        sold[sku] += quantity
+    problems = []
+    for product in DEMO_PRODUCTS:
+        before = product.stock + int(restocked.get(product.sku, 0))
+        after = stock[product.sku] + sold[product.sku]
+        if before != after:
+            problems.append(
+                f"{product.sku}: {before} in, {stock[product.sku]} left + {sold[product.sku]} confirmed"
+            )
+    unconfirmed = set(reservations) - set(confirmed)
+    unreserved = set(confirmed) - set(reservations)
+    if unconfirmed:
+        problems.append(f"{len(unconfirmed)} reservations without a confirmed order")
+    if unreserved:
+        problems.append(f"{len(unreserved)} confirmed orders without a reservation")
+    pending = sum(1 for *_, status in orders if status == "pending")
+    return Verdict(not problems, problems, pending)
