@@ -10,13 +10,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
 from chaos import invariant
 from chaos.load import Tally, drive
-from devrun.databases import POSTGRES_URL, postgres_database
+from devrun.databases import admin, postgres_database
 from devrun.mesh import Mesh, free_port, start_mesh
 from waterfall import SpanStore, start_receiver
 
@@ -219,27 +218,17 @@ class DatabaseDown(Fault):
 
     def inject(self, run: Run) -> Callable[[], None]:
         name = make_url(run.inventory_db).database
-        asyncio.run(_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-        asyncio.run(
-            _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-        )
+        asyncio.run(admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        asyncio.run(admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
         ready = httpx.get(f"{run.mesh.inventory_url}/readyz", timeout=10).status_code
         run.notes.append("unready while down" if ready == 503 else f"NOT unready while down: {ready}")
 
         def lift() -> None:
-            asyncio.run(_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            asyncio.run(admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
             run.mesh.wait_ready()
             run.notes.append("recovered without a restart")
 
         return lift
-
-
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 FAULTS: dict[str, Callable[[], Fault]] = {

@@ -18,15 +18,16 @@ POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", "postgresql://postg
 def postgres_database(label: str) -> Iterator[str]:
     """A fresh database named after `label`, dropped on the way out; yields its SQLAlchemy async URL."""
     name = f"tracemesh_{label}_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     base, _, _ = POSTGRES_URL.rpartition("/")
     try:
         yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _admin(statement: str) -> None:
+async def admin(statement: str) -> None:
+    """Runs one statement on the server as the administrative user of POSTGRES_URL."""
     connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
     try:
         await connection.execute(statement)
