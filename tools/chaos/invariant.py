@@ -40,10 +40,17 @@ async def _check(orders_db: str, inventory_db: str) -> Verdict:
                 )
             ).all()
         async with inventory_engine.connect() as connection:
-            stock = {sku: n for sku, n in await connection.execute(select(ProductRow.sku, ProductRow.stock))}
+            # Stock and restocks in one statement, so one snapshot: the restock job may run meanwhile.
+            restocked_of = (
+                select(func.coalesce(func.sum(RestockRow.quantity), 0))
+                .where(RestockRow.sku == ProductRow.sku)
+                .scalar_subquery()
+            )
+            balance = await connection.execute(select(ProductRow.sku, ProductRow.stock, restocked_of))
+            stock, restocked = {}, {}
+            for sku, left, added in balance:
+                stock[sku], restocked[sku] = left, int(added)
             reservations = {rid for (rid,) in await connection.execute(select(ReservationRow.id))}
-            restocks = select(RestockRow.sku, func.sum(RestockRow.quantity)).group_by(RestockRow.sku)
-            restocked = {sku: int(n) for sku, n in await connection.execute(restocks)}
     finally:
         await orders_engine.dispose()
         await inventory_engine.dispose()
