@@ -180,10 +180,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         response = error_response(error.status_code, code, str(error.detail))
         response.headers.update(error.headers or {})
-        if error.status_code == 405:
+        if error.status_code == 405 and (methods := _methods_of(request)):
             # Allow must list every method of the path; Starlette names only those of the first route
-            # that matched it (GET /orders and POST /orders are two routes).
-            response.headers["allow"] = ", ".join(_methods_of(request))
+            # that matched it (GET /orders and POST /orders are two routes). A mount (the page's static
+            # files) sets its own.
+            response.headers["allow"] = ", ".join(methods)
         return response
 
     @app.exception_handler(Exception)

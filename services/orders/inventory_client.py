@@ -77,7 +77,13 @@ class InventoryClient:
                 failure = f"inventory did not answer: {type(error).__name__}"
             else:
                 if response.status_code not in _RETRYABLE_STATUSES:
-                    return _checked(response)
+                    try:
+                        return _checked(response)
+                    except InventoryUnavailable as error:
+                        # A refusal now says nothing of an earlier attempt that timed out, and a 5xx may
+                        # come after inventory committed: either way the outcome stays unknown.
+                        unknown = outcome_unknown or response.status_code >= 500
+                        raise InventoryUnavailable(str(error), outcome_unknown=unknown) from None
                 outcome_unknown = True
                 failure = f"inventory answered {response.status_code}"
             backoff = self._backoff * 2 ** (attempt - 1)

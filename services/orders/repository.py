@@ -122,10 +122,14 @@ class OrderRepository:
             raise StoreUnavailable("orders database unavailable") from error
 
     async def set_status(self, order_id: str, status: OrderStatus) -> None:
+        """Records an outcome. Confirmed is final: two attempts for one order (a repeat, the sweep, a late
+        request) may finish in any order, and one that failed must not undo one that reserved."""
         try:
             async with self._sessions.begin() as session:
                 await session.execute(
-                    update(OrderRow).where(OrderRow.id == order_id).values(status=status.value)
+                    update(OrderRow)
+                    .where(OrderRow.id == order_id, OrderRow.status != OrderStatus.CONFIRMED.value)
+                    .values(status=status.value)
                 )
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error

@@ -24,13 +24,13 @@ class OneLineFormatter(logging.Formatter):
     """Keeps each log record's message on its line, and short. A message may carry text from outside (a
     library logging a caller's malformed header, say): its control characters are written escaped, so
     nobody can forge a log line or send escape sequences to whoever reads the log, and it is cut at
-    MAX_MESSAGE characters. Tracebacks keep their lines."""
+    MAX_MESSAGE characters. Tracebacks keep their lines (and are written as they are)."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        message = record.message
+        message = _CONTROL.sub(lambda match: repr(match.group())[1:-1], record.message)
         if len(message) > MAX_MESSAGE:
             message = f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
-        record.message = _CONTROL.sub(lambda match: repr(match.group())[1:-1], message)
+        record.message = message
         return super().formatMessage(record)
 
 

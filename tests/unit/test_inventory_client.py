@@ -88,6 +88,25 @@ async def test_other_refusals_are_unavailable_and_certainly_reserved_nothing(
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize(
+    "responses",
+    [
+        # A timeout, then a refusal of the retry: the first attempt may still have reserved.
+        (httpx.ReadTimeout("slow"), error(409, "reservation_conflict")),
+        (httpx.ReadTimeout("slow"), error(422, "invalid")),
+        # A 500 may come after inventory committed.
+        (httpx.Response(500, text="Internal Server Error"),),
+    ],
+)
+async def test_an_outcome_once_unknown_stays_unknown(
+    responses: tuple[httpx.Response | Exception, ...],
+) -> None:
+    inventory, _ = client(*responses)
+    with pytest.raises(InventoryUnavailable) as raised:
+        await inventory.reserve("order-1", "BOOK-001", 2)
+    assert raised.value.outcome_unknown is True
+
+
 async def test_retries_stop_at_the_callers_deadline() -> None:
     inventory, seen = client(*[error(503, "store_unavailable")] * 3, backoff=0.3)
     with pytest.raises(InventoryUnavailable):
