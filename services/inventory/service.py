@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -75,13 +75,14 @@ class InventoryService:
                 }
             )
             try:
-                if scenario is Scenario.CONTENTION:
-                    async with self._ledger():
-                        reservation = await self._repository.reserve(
-                            reservation_id, sku, quantity, walk_rows=self._flaws.contention_rows
-                        )
+                if scenario is Scenario.SLOW_QUERY:
+                    walk_rows = self._flaws.slow_query_rows
+                elif scenario is Scenario.CONTENTION:
+                    walk_rows = self._flaws.contention_rows
                 else:
-                    walk_rows = self._flaws.slow_query_rows if scenario is Scenario.SLOW_QUERY else 0
+                    walk_rows = 0
+                # contention: the work, made a little slower, happens under the process-wide lock.
+                async with self._ledger() if scenario is Scenario.CONTENTION else nullcontext():
                     reservation = await self._repository.reserve(
                         reservation_id, sku, quantity, walk_rows=walk_rows
                     )
