@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
+from devrun.databases import mesh_databases, sqlite_urls
 from devrun.mesh import Mesh, start_mesh
-from tests.support import postgres_database, require_postgres
-
-
-def sqlite_urls(directory: Path) -> tuple[str, str]:
-    return (f"sqlite+aiosqlite:///{directory}/orders.db", f"sqlite+aiosqlite:///{directory}/inventory.db")
+from tests.support import require_postgres
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +33,9 @@ def mesh(
 ) -> Iterator[Mesh]:
     """The mesh on SQLite files, then on two fresh PostgreSQL databases."""
     directory = tmp_path_factory.mktemp(f"mesh-{request.param}")
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            orders_db, inventory_db = sqlite_urls(directory)
-        else:
-            require_postgres()
-            orders_db = stack.enter_context(postgres_database("orders"))
-            inventory_db = stack.enter_context(postgres_database("inventory"))
+    if request.param == "postgres":
+        require_postgres()
+    with mesh_databases(request.param, directory, "e2e") as (orders_db, inventory_db):
         started = start_mesh(directory, orders_db, inventory_db, mesh_env)
         yield started
         started.stop_all()

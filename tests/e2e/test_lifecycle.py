@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devrun.databases import sqlite_urls
 from devrun.mesh import Mesh, start_mesh
-from tests.e2e.conftest import sqlite_urls
 
 
 @pytest.fixture

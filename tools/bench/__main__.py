@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from bench.counting import Completeness, SpanCounter, start_counter
 from bench.floor import span_floor_us
 from bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
 from bench.probes import PeakRss, cpu_seconds, rss_mib
-from devrun.databases import postgres_database
+from devrun.databases import mesh_databases
 from devrun.mesh import SERVICES, Mesh, free_port, start_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,15 +110,9 @@ class MeshRun:
     completeness: Completeness | None = None
 
 
-@contextmanager
-def databases(name: str, directory: Path) -> Iterator[tuple[str, str]]:
-    """Fresh orders and inventory databases for one mesh."""
-    if name == "sqlite":
-        run = directory / uuid.uuid4().hex[:8]
-        yield (f"sqlite+aiosqlite:///{run}/orders.db", f"sqlite+aiosqlite:///{run}/inventory.db")
-        return
-    with postgres_database("bench_orders") as orders_db, postgres_database("bench_inventory") as inventory_db:
-        yield orders_db, inventory_db
+def databases(name: str, directory: Path) -> AbstractContextManager[tuple[str, str]]:
+    """Fresh orders and inventory databases for one mesh (SQLite files in a folder of their own)."""
+    return mesh_databases(name, directory / uuid.uuid4().hex[:8], "bench")
 
 
 async def _restock(inventory_db: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from bench.probes import PeakRss, rss_mib
 from chaos import invariant
 from chaos.load import Tally, drive
-from devrun.databases import admin, postgres_database
+from devrun.databases import admin, mesh_databases
 from devrun.mesh import Mesh, free_port, start_mesh
 from waterfall import SpanStore, start_receiver
 
@@ -66,7 +66,7 @@ def run(fault: str, database: str, workdir: Path, *, seconds: float, concurrency
     chosen = FAULTS[fault]()
     receive = chosen.receive
     with ExitStack() as stack:
-        orders_db, inventory_db = stack.enter_context(_databases(database, workdir))
+        orders_db, inventory_db = stack.enter_context(mesh_databases(database, workdir, "chaos"))
         env = MESH_ENV | chosen.env(stack)
         mesh = start_mesh(workdir, orders_db, inventory_db, env, receive=receive)
         stack.callback(mesh.stop_all_now)
@@ -104,15 +104,6 @@ def run(fault: str, database: str, workdir: Path, *, seconds: float, concurrency
             rarely = said <= 2 + seconds // 20
             state.notes.append(f"{'' if rarely else 'NOT rarely: '}'queue full' logged {said}x")
         return Outcome(fault, database, tally, verdict, spans_lost, state.notes)
-
-
-@contextmanager
-def _databases(database: str, workdir: Path) -> Iterator[tuple[str, str]]:
-    if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{workdir}/orders.db", f"sqlite+aiosqlite:///{workdir}/inventory.db"
-        return
-    with postgres_database("chaos_orders") as orders_db, postgres_database("chaos_inventory") as inventory_db:
-        yield orders_db, inventory_db
 
 
 def _settled_verdict(orders_db: str, inventory_db: str, timeout: float = 30) -> invariant.Verdict:

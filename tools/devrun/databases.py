@@ -7,11 +7,31 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import asyncpg
 
 # A server where the user may create databases (trust auth on the development and CI machines).
 POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def sqlite_urls(directory: Path) -> tuple[str, str]:
+    """orders' and inventory's SQLite files in `directory` (created on first use)."""
+    return f"sqlite+aiosqlite:///{directory}/orders.db", f"sqlite+aiosqlite:///{directory}/inventory.db"
+
+
+@contextmanager
+def mesh_databases(kind: str, directory: Path, label: str) -> Iterator[tuple[str, str]]:
+    """Fresh orders and inventory databases for one mesh: SQLite files in `directory`, or two new
+    PostgreSQL databases named after `label` (dropped on the way out)."""
+    if kind == "sqlite":
+        yield sqlite_urls(directory)
+        return
+    with (
+        postgres_database(f"{label}_orders") as orders_db,
+        postgres_database(f"{label}_inventory") as inventory_db,
+    ):
+        yield orders_db, inventory_db
 
 
 @contextmanager
