@@ -12,6 +12,7 @@ With OTEL_SDK_DISABLED=true the same calls install nothing, so the untraced base
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from opentelemetry.instrumentation.propagators import (
 )
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.processor.baggage import BaggageSpanProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -56,6 +59,8 @@ HEALTH_URLS = "/healthz$,/readyz$"
 # How long shutdown waits for the last spans to be exported. With the graceful drain (10 s) it stays
 # within the 30 s grace period that compose and Kubernetes give each service.
 SHUTDOWN_FLUSH_SECONDS = 10.0
+# The SDK's own counter of spans through a processor (semantic conventions for SDK self-observability).
+PROCESSED_SPANS_METRIC = "otel.sdk.processor.span.processed"
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,8 @@ class Telemetry:
 
     service_name: str
     tracer_provider: TracerProvider | None
+    # Reads the batch processors' own counters (spans processed, and dropped because the queue was full).
+    processor_metrics: InMemoryMetricReader | None = None
 
     @property
     def enabled(self) -> bool:
@@ -142,6 +149,26 @@ class Telemetry:
             aio_client_interceptors(self.tracer_provider, filter_=filters.negate(filters.health_check()))
         )
 
+    def spans_dropped(self) -> int:
+        """Spans the batch processors dropped since start because their queue was full (the trace backend
+        down or too slow): the SDK counts them in `otel.sdk.processor.span.processed` with
+        error.type=queue_full, and logs only the first of each burst."""
+        reader = self.processor_metrics
+        data = reader.get_metrics_data() if reader is not None else None
+        if data is None:
+            return 0
+        return sum(
+            int(point.value)
+            for resource_metrics in data.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+            if metric.name == PROCESSED_SPANS_METRIC
+            for point in metric.data.data_points
+            if isinstance(point, NumberDataPoint)
+            and point.attributes is not None
+            and point.attributes.get("error.type") == "queue_full"
+        )
+
     def shutdown(self, timeout_seconds: float = SHUTDOWN_FLUSH_SECONDS) -> bool:
         """Flushes every queued span to the exporter, then stops it. Call once, on the way out.
 
@@ -155,6 +182,8 @@ class Telemetry:
         flushing = threading.Thread(target=provider.shutdown, name="telemetry-shutdown", daemon=True)
         flushing.start()
         flushing.join(timeout_seconds)
+        # One line a benchmark or an operator can read: how many spans this process never sent.
+        logger.info("spans dropped since start (export queue full): %d", self.spans_dropped())
         if flushing.is_alive():
             logger.warning("spans not exported within %.0f s of shutdown were dropped", timeout_seconds)
             return False
@@ -185,17 +214,26 @@ def setup_telemetry(
     # The sampler comes from OTEL_TRACES_SAMPLER (parent-based always-on by default).
     provider = TracerProvider(resource=build_resource(service_name))
     provider.add_span_processor(BaggageSpanProcessor(lambda key: key.startswith(BAGGAGE_PREFIX)))
+    processor_metrics = None
     if span_processors is None:
         # Batching keeps export off the request path: spans queue in memory (OTEL_BSP_* sizes them) and a
         # background thread sends them. When the queue is full, new spans are dropped, never blocked on.
-        span_processors = [BatchSpanProcessor(exporter) for exporter in build_exporters(settings)]
+        # The processors count what they process and drop into a meter read only in this process (on
+        # request, so it costs one counter update per batch and per dropped span).
+        # The SDK counts only when its self-observability switch is on (an operator may still turn it off).
+        os.environ.setdefault("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+        processor_metrics = InMemoryMetricReader()
+        meters = MeterProvider(metric_readers=[processor_metrics], resource=provider.resource)
+        span_processors = [
+            BatchSpanProcessor(exporter, meter_provider=meters) for exporter in build_exporters(settings)
+        ]
     for processor in span_processors:
         provider.add_span_processor(processor)
 
     if set_global:
         trace.set_tracer_provider(provider)
         inject_trace_ids()
-    return Telemetry(service_name, provider)
+    return Telemetry(service_name, provider, processor_metrics)
 
 
 def build_resource(service_name: str) -> Resource:
@@ -221,7 +259,11 @@ def build_exporters(settings: TelemetrySettings) -> list[SpanExporter]:
     """The exporters named by OTEL_TRACES_EXPORTER; each reads its own OTEL_EXPORTER_* endpoint settings."""
     exporters: list[SpanExporter] = []
     for name in settings.exporter_names():
-        if name == "otlp" and settings.exporter_otlp_protocol == "grpc":
+        if name == "otlp" and settings.exporter_otlp_protocol == "grpc" and settings.otlp_encoder == "fast":
+            from telemetry.otlp import FastOTLPSpanExporter
+
+            exporters.append(FastOTLPSpanExporter())
+        elif name == "otlp" and settings.exporter_otlp_protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
             exporters.append(OTLPSpanExporter())

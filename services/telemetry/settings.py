@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from telemetry.propagation import DEFAULT_PROPAGATORS
@@ -39,6 +39,9 @@ class TelemetrySettings(BaseSettings):
     traces_exporter: str = "otlp"
     exporter_otlp_protocol: Literal["grpc", "http/protobuf"] = "grpc"
     propagators: str = DEFAULT_PROPAGATORS
+    # How the OTLP/gRPC exporter encodes spans: "fast" writes protobuf's wire format directly and reuses
+    # what repeats (telemetry/otlp.py, same bytes on the wire); "stock" is the SDK exporter's own encoder.
+    otlp_encoder: Literal["fast", "stock"] = Field(default="fast", validation_alias="TRACEMESH_OTLP_ENCODER")
     # tracemesh exports traces only; its logs go to stderr with trace ids in every line. These exist so
     # that a deployment can say so explicitly (as Jaeger accepts traces only), and anything else fails.
     logs_exporter: Literal["none"] = "none"

@@ -88,8 +88,13 @@ def test_an_order_left_pending_is_settled_by_the_sweep(mesh: Mesh) -> None:
     assert settled["status"] == "confirmed"
     assert stock_of(mesh, "MUG-042") == before - 7  # the stalled reservation and the sweep's took it once
 
-    # The sweep's run is a trace of its own that crosses into inventory.
-    roots = [s for s in mesh.store.all_spans() if s.name == "settle pending orders"]
+    # The sweep's run is a trace of its own that crosses into inventory. Its root span ends after the
+    # order is settled, and reaches the receiver with the next export.
+    deadline = time.monotonic() + 10
+    while not (roots := [s for s in mesh.store.all_spans() if s.name == "settle pending orders"]):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert roots
     spans = mesh.trace(roots[0].trace_id, lambda spans: any(s.service == "inventory" for s in spans))
     assert roots[0].parent_span_id is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -18,10 +19,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from devrun.mesh import free_port
 from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
 from orders.settings import OrdersSettings
 from telemetry import TelemetrySettings, build_exporters, build_resource, setup_telemetry
+from telemetry.otlp import FastOTLPSpanExporter
 
 
 def test_defaults_run_the_mesh_locally() -> None:
@@ -55,11 +58,11 @@ def test_a_placeholder_password_fails_at_start_up(settings: type[BaseSettings]) 
 @pytest.mark.parametrize(
     ("exporter", "protocol", "expected"),
     [
-        ("otlp", "grpc", [GrpcExporter]),
+        ("otlp", "grpc", [FastOTLPSpanExporter]),
         ("otlp", "http/protobuf", [HttpExporter]),
         ("zipkin", "grpc", [ZipkinExporter]),
         ("console", "grpc", [ConsoleSpanExporter]),
-        ("otlp,console", "grpc", [GrpcExporter, ConsoleSpanExporter]),
+        ("otlp,console", "grpc", [FastOTLPSpanExporter, ConsoleSpanExporter]),
         ("none", "grpc", []),
     ],
 )
@@ -69,6 +72,14 @@ def test_otel_traces_exporter_selects_exporters(
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", exporter)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
     assert [type(e) for e in build_exporters(TelemetrySettings())] == expected
+
+
+def test_the_sdk_encoder_can_be_chosen_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACEMESH_OTLP_ENCODER", "stock")
+    assert [type(e) for e in build_exporters(TelemetrySettings())] == [GrpcExporter]
+    monkeypatch.setenv("TRACEMESH_OTLP_ENCODER", "protobuf-please")
+    with pytest.raises(ValidationError):
+        TelemetrySettings()
 
 
 @pytest.mark.parametrize("exporter", ["jaeger", "otlp,none", ""])
@@ -139,6 +150,28 @@ def test_shutdown_gives_up_on_a_backend_that_never_takes_the_spans() -> None:
     started = time.monotonic()
     assert telemetry.shutdown(timeout_seconds=0.5) is False
     assert time.monotonic() - started < 2
+
+
+def test_spans_dropped_on_a_full_queue_are_counted_and_logged_at_shutdown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on the endpoint: the queue of 64 fills while the first export waits on it.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")
+    telemetry = setup_telemetry("orders", TelemetrySettings(), set_global=False)
+    tracer = telemetry.tracer("test")
+    assert telemetry.spans_dropped() == 0
+    for _ in range(500):
+        tracer.start_span("lost or not").end()
+    dropped = telemetry.spans_dropped()
+    # Each failed export frees a batch's room in the queue, so how many get dropped depends on timing; at
+    # least the 64 spans the queue holds were not.
+    assert 0 < dropped <= 500 - 64
+    with caplog.at_level(logging.INFO, logger="telemetry"):
+        telemetry.shutdown(timeout_seconds=3)
+    assert f"spans dropped since start (export queue full): {telemetry.spans_dropped()}" in caplog.text
 
 
 def test_shutdown_flushes_what_a_working_backend_takes() -> None:

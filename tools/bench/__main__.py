@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -68,6 +69,9 @@ def knob_modes(counter_port: int) -> dict[str, dict[str, str]]:
         | {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048", "OTEL_BSP_MAX_QUEUE_SIZE": "8192"},
         "export every 1 s": traced | {"OTEL_BSP_SCHEDULE_DELAY": "1000"},
         "8 attributes per span": traced | {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "8"},
+        # A structural lever rather than a knob: tracemesh's own OTLP encoder (telemetry/otlp.py) is the
+        # default; this puts the SDK exporter's encoder back.
+        "stock OTLP encoder": traced | {"TRACEMESH_OTLP_ENCODER": "stock"},
     }
 
 
@@ -78,6 +82,7 @@ WORKLOADS = {
 }
 # The root span of each workload's traces: how the receiver tells them apart.
 ROOTS = {"read": "GET /orders/{order_id}", "order": "POST /orders"}
+DROPPED = re.compile(r"spans dropped since start \(export queue full\): (\d+)")
 
 
 @dataclass
@@ -95,6 +100,7 @@ class Run:
     rss_idle_mib: dict[str, float]
     rss_peak_mib: dict[str, float]
     rss_peak_total_mib: float
+    pss_peak_total_mib: float
 
 
 @dataclass
@@ -108,6 +114,8 @@ class MeshRun:
     # Every trace the mesh sent, checked against the spans its kind of request makes, after each service
     # flushed its queue on SIGTERM.
     completeness: Completeness | None = None
+    # What the services' batch processors dropped (queue full), as each logged it on the way out.
+    sdk_spans_dropped: int = 0
 
 
 def databases(name: str, directory: Path) -> AbstractContextManager[tuple[str, str]]:
@@ -134,7 +142,7 @@ def load(
     directory: Path,
     rate: float | None = None,
     connections: int = 16,
-) -> tuple[LoadResult, dict[str, float], dict[str, float], float]:
+) -> tuple[LoadResult, dict[str, float], dict[str, float], float, float]:
     method, body = WORKLOADS[workload]
     path = f"/orders/{order_id}" if workload == "read" else "/orders"
     script = lua_script(directory, method, body, rate / connections if rate else None)
@@ -148,7 +156,7 @@ def load(
         service: (cpu_seconds(pid) - before[service]) * 1000 / max(result.requests, 1)
         for service, pid in pids.items()
     }
-    return result, cpu, rss.peak, rss.peak_total
+    return result, cpu, rss.peak, rss.peak_total, rss.peak_pss_total
 
 
 def one_mesh(
@@ -169,7 +177,7 @@ def one_mesh(
         idle = {service: rss_mib(mesh.pid(service)) for service in SERVICES}
         for workload in WORKLOADS:
             load(wrk, mesh, workload, order_id, 2, directory)  # warm-up, not recorded
-            result, cpu, peak, peak_total = load(wrk, mesh, workload, order_id, seconds, directory)
+            result, cpu, peak, peak_total, pss_total = load(wrk, mesh, workload, order_id, seconds, directory)
             record.runs.append(
                 Run(
                     database,
@@ -185,6 +193,7 @@ def one_mesh(
                     idle,
                     peak,
                     peak_total,
+                    pss_total,
                 )
             )
             console.print(
@@ -192,7 +201,14 @@ def one_mesh(
                 f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}"
             )
     record.completeness = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
+    record.sdk_spans_dropped = sum(spans_dropped(mesh.log(service)) for service in SERVICES)
     return record
+
+
+def spans_dropped(log: str) -> int:
+    """The count a service logs as it stops (telemetry.Telemetry.shutdown); 0 when tracing was off."""
+    found = DROPPED.findall(log)
+    return int(found[-1]) if found else 0
 
 
 @contextmanager
@@ -275,6 +291,7 @@ def summarise(
                         s: statistics.median(r.rss_peak_mib[s] for r in chosen) for s in SERVICES
                     },
                     "rss_peak_total_mib": median_of(chosen, "rss_peak_total_mib"),
+                    "pss_peak_total_mib": median_of(chosen, "pss_peak_total_mib"),
                     "errors": sum(r.errors for r in chosen),
                     "spans_per_request": spans,
                     # Tracing's extra CPU per request, spread over the spans that request makes.
@@ -285,6 +302,9 @@ def summarise(
                     "spans_received": sum(c.spans for c in checks if c),
                     "spans_lost": sum(c.spans_missing for c in checks if c) if mode == "traced" else None,
                     "traces_without_root": sum(c.traces_without_root for c in checks if c),
+                    "sdk_spans_dropped": sum(
+                        m.sdk_spans_dropped for m in mesh_runs if (m.database, m.mode) == (database, mode)
+                    ),
                 }
             )
     return rows
@@ -305,6 +325,7 @@ def sustained(
     with bench_mesh("sqlite", env, directory) as (mesh, order_id, _logs):
         result, *_ = load(wrk, mesh, "read", order_id, seconds, directory, rate=rate, connections=20)
     check = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
+    dropped = sum(spans_dropped(mesh.log(service)) for service in SERVICES)
     return {
         "target_rps": rate,
         "achieved_rps": result.rps,
@@ -315,6 +336,7 @@ def sustained(
         "spans_received": check.spans,
         "spans_lost": check.spans_missing,
         "traces_without_root": check.traces_without_root,
+        "sdk_spans_dropped": dropped,
         "p99_ms": result.p99_ms,
     }
 
@@ -329,7 +351,7 @@ def where_it_goes(
             load(wrk, mesh, workload, order_id, 2, directory)  # warm-up
             samples = {service: logs / f"{workload}-{service}.txt" for service in SERVICES}
             samplers = [profile.record(mesh.pid(service), seconds, path) for service, path in samples.items()]
-            _, cpu, _, _ = load(wrk, mesh, workload, order_id, seconds, directory)
+            _, cpu, *_ = load(wrk, mesh, workload, order_id, seconds, directory)
             for sampler in samplers:
                 sampler.wait()
             result[workload] = {
@@ -372,7 +394,9 @@ def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
         "p99 ratio",
         "CPU ms/req",
         "RSS peak MiB",
+        "PSS peak MiB",
         "spans lost",
+        "SDK dropped",
         "µs/span (floor)",
     ):
         table.add_column(column, justify="right")
@@ -389,7 +413,9 @@ def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
             f"{row['p99_ratio']:.2f}",
             f"{sum(row['cpu_ms_per_request'].values()):.2f}",
             f"{row['rss_peak_total_mib']:.0f}",
+            f"{row['pss_peak_total_mib']:.0f}",
             "-" if row["spans_lost"] is None else str(row["spans_lost"]),
+            str(row["sdk_spans_dropped"]),
             "-" if cost is None else f"{cost:.0f} ({row['sdk_floor_per_span_us']:.0f})",
         )
     console.print(table)

@@ -23,6 +23,19 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def pss_mib(pid: int) -> float:
+    """Proportional set size: resident memory with each page shared between processes (the Python
+    runtime, the same libraries) split among them, so the sum over processes is what they cost together."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 class PeakRss:
     """Samples the resident memory of some processes every `interval` seconds until stopped."""
 
@@ -31,6 +44,7 @@ class PeakRss:
         self._interval = interval
         self.peak = dict.fromkeys(pids, 0.0)
         self.peak_total = 0.0
+        self.peak_pss_total = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -48,3 +62,5 @@ class PeakRss:
             for name, value in sample.items():
                 self.peak[name] = max(self.peak[name], value)
             self.peak_total = max(self.peak_total, sum(sample.values()))
+            pss = sum(pss_mib(pid) for pid in self._pids.values())
+            self.peak_pss_total = max(self.peak_pss_total, pss)

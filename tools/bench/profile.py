@@ -15,7 +15,7 @@ from pathlib import Path
 LAYERS = (
     (
         "export (OTLP encoding and sending)",
-        ("/opentelemetry/exporter/", "/opentelemetry/sdk/_shared_internal/"),
+        ("/opentelemetry/exporter/", "/opentelemetry/sdk/_shared_internal/", "/services/telemetry/otlp.py"),
     ),
     (
         "instrumentation (middleware, interceptors, hooks)",

@@ -101,7 +101,7 @@ def start_mesh(
     receiver, receiver_port = start_receiver(store, "127.0.0.1:0") if receive else (None, 0)
     ports = {service: free_port() for service in SERVICES}
     # The caller's own OTEL_* and service settings must not leak into the services under test.
-    prefixes = ("OTEL_", "GATEWAY_", "ORDERS_", "INVENTORY_", "LOADGEN_")
+    prefixes = ("OTEL_", "TRACEMESH_OTLP_", "GATEWAY_", "ORDERS_", "INVENTORY_", "LOADGEN_")
     base = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     base |= {
         "PYTHONUNBUFFERED": "1",
