@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Rebuilt whenever a lock file, pyproject.toml or the set of packages changes (an editable install maps
 # each top-level package when it is made).
 INSTALLED := $(VENV)/.installed
-PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py)
+PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py examples/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 
 .PHONY: help venv run test lint load fuzz chaos bench protos lock clean
@@ -47,9 +47,9 @@ bench: venv ## measure what tracing costs (about 15 minutes; installs wrk; BENCH
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: venv ## ruff and mypy
-	$(BIN)/ruff check services tools tests
-	$(BIN)/ruff format --check services tools tests
-	$(BIN)/mypy services tools
+	$(BIN)/ruff check services tools examples tests
+	$(BIN)/ruff format --check services tools examples tests
+	$(BIN)/mypy services tools examples
 
 protos: venv ## regenerate services/tracemesh/ from protos/ (a test fails when it is stale)
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=services --pyi_out=services \

@@ -51,11 +51,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The gRPC channel belongs to the running event loop, so it is made here, not at import time.
+        # docs-region: template-grpc-client
         client = orders or OrdersClient.connect(
             settings.orders_address,
             timeout_seconds=settings.orders_timeout_seconds,
             interceptors=telemetry.grpc_client_interceptors(),
         )
+        # docs-endregion: template-grpc-client
         app.state.orders = client
         yield
         if orders is None:
@@ -140,9 +142,12 @@ def create_app(
         """One order; 404 when there is none with that id."""
         return await orders_of(request).get_order(order_id)
 
+    # docs-region: gateway-instrument
     # Every response (health checks aside, which are not traced) carries `traceresponse: 00-<trace id>-...`.
     add_trace_response()
     telemetry.instrument_fastapi(app, excluded_urls=PAGE_URLS, server_request_hook=link_inbound_context)
+    # docs-endregion: gateway-instrument
+    # docs-region: edge-policy-outside
     # The edge policy wraps the app from the outside, tracing included: what it drops of the caller's
     # trace context never reaches a span, a log line or another service.
     return EdgePolicy(
@@ -151,6 +156,7 @@ def create_app(
         trace_context=settings.inbound_trace_context,
         baggage_keys=settings.baggage_allow_list(),
     )
+    # docs-endregion: edge-policy-outside
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -204,6 +210,8 @@ def _methods_of(request: Request) -> list[str]:
     return sorted(methods)
 
 
+# docs-region: error-response
 def error_response(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "trace_id": current_trace_id(), **extra}}
     return JSONResponse(status_code=status_code, content=body)
+    # docs-endregion: error-response

@@ -81,6 +81,7 @@ class EdgePolicy:
         if not (restart or rewrite):
             return scope
         scope = dict(scope)
+        # docs-region: edge-restart
         if restart:
             caller = _header_dict(headers, (b"traceparent", b"tracestate"))
             caller_context = _W3C_TRACE_CONTEXT.extract(caller, Context())
@@ -88,6 +89,7 @@ class EdgePolicy:
             if span_context.is_valid:
                 scope[INBOUND_CONTEXT] = span_context
             headers = [(name, value) for name, value in headers if name not in _TRACE_CONTEXT]
+            # docs-endregion: edge-restart
         if rewrite:
             kept = self.filter_baggage(b",".join(values).decode("latin-1"))
             headers = [(name, value) for name, value in headers if name != _BAGGAGE]
@@ -97,6 +99,7 @@ class EdgePolicy:
 
     def filter_baggage(self, header: str) -> str:
         """The baggage header as the services will see it."""
+        # docs-region: filter-baggage
         entries = baggage.get_all(_W3C_BAGGAGE.extract({"baggage": header}, Context()))
         context = Context()
         for key, value in entries.items():
@@ -109,6 +112,7 @@ class EdgePolicy:
         carrier: dict[str, str] = {}
         _W3C_BAGGAGE.inject(carrier, context)
         return carrier.get("baggage", "")
+        # docs-endregion: filter-baggage
 
 
 def link_inbound_context(span: trace.Span, scope: dict[str, Any]) -> None:

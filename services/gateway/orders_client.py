@@ -35,10 +35,12 @@ class OrdersClient:
 
     @classmethod
     def connect(cls, address: str, *, timeout_seconds: float, interceptors: list[Any]) -> OrdersClient:
+        # docs-region: orders-channel
         # The interceptors make a CLIENT span per call and write its context into the call's metadata
         # (traceparent, baggage, x-trace-id), where orders' server interceptor picks it up.
         channel = grpc.aio.insecure_channel(address, interceptors=interceptors)
         return cls(channel, timeout_seconds=timeout_seconds)
+        # docs-endregion: orders-channel
 
     async def create_order(self, sku: str, quantity: int, idempotency_key: str | None = None) -> OrderOut:
         request = orders_pb2.CreateOrderRequest(
@@ -85,6 +87,7 @@ class OrdersClient:
 
 
 def _gateway_error(error: grpc.aio.AioRpcError) -> GatewayError:
+    # docs-region: status-to-http
     code = error.code()
     message = error.details() or code.name
     domain_code = dict(error.trailing_metadata() or ()).get(_ERROR_CODE_KEY)
@@ -101,6 +104,7 @@ def _gateway_error(error: grpc.aio.AioRpcError) -> GatewayError:
     ):
         return Unavailable(f"orders unavailable: {message}")
     return UpstreamFailure("orders failed to answer the request")
+    # docs-endregion: status-to-http
 
 
 def _order(order: orders_pb2.Order) -> OrderOut:

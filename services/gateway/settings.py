@@ -22,11 +22,13 @@ class GatewaySettings(BaseSettings):
     scenarios_enabled: bool = False
     # Where the demo page links each trace: <jaeger_ui_url>/trace/<trace id>.
     jaeger_ui_url: str = "http://localhost:16686"
+    # docs-region: template-edge-settings
     # What the gateway does with a caller's traceparent/tracestate/X-Trace-ID: "trust" continues the
     # caller's trace; "restart" starts a new one that links to it (for a gateway strangers can reach).
     inbound_trace_context: TraceContextPolicy = TraceContextPolicy.TRUST
     # The inbound baggage keys the gateway passes on, comma-separated; "*" passes every key.
     inbound_baggage_keys: str = "*"
+    # docs-endregion: template-edge-settings
 
     def baggage_allow_list(self) -> frozenset[str] | None:
         """The allowed baggage keys, or None when every key is allowed."""

@@ -69,10 +69,12 @@ def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # docs-region: inventory-instrument-engine
         await repository.create_schema(DEMO_PRODUCTS)
         # Instrumented after the schema is in place, so start-up statements don't show up as traces of
         # their own that no request caused.
         telemetry.instrument_engine(engine)
+        # docs-endregion: inventory-instrument-engine
         restocking = None
         if settings.restock_interval_seconds > 0:
             restocking = asyncio.create_task(_restock_forever(service, settings.restock_interval_seconds))
@@ -118,10 +120,12 @@ def create_app(settings: InventorySettings, telemetry: Telemetry) -> FastAPI:
         product = await service.get_product(sku)
         return ProductOut(sku=product.sku, name=product.name, stock=product.stock)
 
+    # docs-region: reserve-route
     @app.post("/reservations", status_code=status.HTTP_201_CREATED)
     async def reserve(body: ReservationIn, response: Response) -> ReservationOut:
         """Takes stock for one order: 201, or 200 when the same reservation id was already honoured."""
         reservation = await service.reserve(body.reservation_id, body.sku, body.quantity, current_scenario())
+        # docs-endregion: reserve-route
         if reservation.replayed:
             response.status_code = status.HTTP_200_OK
         return ReservationOut(

@@ -64,12 +64,14 @@ class StockRepository:
     async def ping(self) -> None:
         """Raises StoreUnavailable unless the database answers. Not traced: probes run every few seconds
         and would each make a one-span trace that no request caused."""
+        # docs-region: ping-untraced
         try:
             with suppress_instrumentation():
                 async with self._engine.connect() as connection:
                     await connection.execute(select(1))
         except DATABASE_DOWN as error:
             raise StoreUnavailable("stock database unavailable") from error
+            # docs-endregion: ping-untraced
 
     async def list_products(self, *, one_by_one: bool = False, walk_rows: int = 0) -> list[Product]:
         """Every product, in one query. `one_by_one` reads the skus first, then each product with a
@@ -111,6 +113,7 @@ class StockRepository:
         try:
             try:
                 async with self._sessions.begin() as session:
+                    # docs-region: reserve-update
                     # Write first: on SQLite a transaction that reads before it writes cannot wait for the
                     # write lock, it fails at once; one that starts with its write waits its turn.
                     remaining = await session.scalar(
@@ -119,6 +122,7 @@ class StockRepository:
                         .values(stock=ProductRow.stock - quantity)
                         .returning(ProductRow.stock)
                     )
+                    # docs-endregion: reserve-update
                     if remaining is None:
                         await self._refuse(session, reservation_id, sku, quantity)
                     session.add(ReservationRow(id=reservation_id, sku=sku, quantity=quantity))
@@ -180,6 +184,7 @@ class StockRepository:
         return added
 
 
+# docs-region: slow-walk
 def _walk(rows: int) -> list[ColumnElement[bool]]:
     """A condition that is always true but makes the database walk `rows` rows to prove it: a real,
     slow statement (what a lookup that lost its index costs), not a sleep. rows=0: no condition."""
@@ -190,6 +195,7 @@ def _walk(rows: int) -> list[ColumnElement[bool]]:
         " SELECT count(*) FROM walk) > 0"
     ).bindparams(rows=rows)
     return [walk]  # type: ignore[list-item]
+    # docs-endregion: slow-walk
 
 
 class _Replay(Exception):

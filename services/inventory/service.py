@@ -61,6 +61,7 @@ class InventoryService:
         """Reserves stock for one order. The span makes the business step visible between the HTTP server
         span and its SQL spans, with the outcome a reader of the trace wants to know."""
         await self._maybe_stall(scenario)
+        # docs-region: reserve-span
         # The span's status is set by hand: a refusal (unknown sku, not enough stock) is the caller's
         # problem and an answer, not a failure of this service, so it stays UNSET; only a real failure
         # (the database gone) is recorded as an exception with ERROR status.
@@ -74,6 +75,7 @@ class InventoryService:
                     "tracemesh.reservation.id": reservation_id,
                 }
             )
+            # docs-endregion: reserve-span
             try:
                 if scenario is Scenario.SLOW_QUERY:
                     walk_rows = self._flaws.slow_query_rows
@@ -86,6 +88,7 @@ class InventoryService:
                     reservation = await self._repository.reserve(
                         reservation_id, sku, quantity, walk_rows=walk_rows
                     )
+            # docs-region: reserve-span-errors
             except InventoryError as error:
                 span.set_attribute("tracemesh.reservation.outcome", error.code)
                 if isinstance(error, StoreUnavailable):
@@ -96,6 +99,8 @@ class InventoryService:
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
                 raise
+                # docs-endregion: reserve-span-errors
+            # docs-region: reserve-span-outcome
             span.set_attributes(
                 {
                     "tracemesh.reservation.outcome": "reserved",
@@ -103,6 +108,7 @@ class InventoryService:
                 }
             )
             return reservation
+            # docs-endregion: reserve-span-outcome
 
     async def restock(self, levels: dict[str, int]) -> dict[str, int]:
         """Brings every product back to its level. A run that finds nothing to do makes no trace; one
@@ -111,15 +117,20 @@ class InventoryService:
         shortfalls = await self._repository.shortfalls(levels)
         if not shortfalls:
             return {}
+        # docs-region: restock-span
         with self._tracer.start_as_current_span("restock", context=Context(), kind=SpanKind.INTERNAL) as span:
             added = await self._repository.restock(shortfalls, levels)
             span.set_attributes(
                 {"tracemesh.restock.products": len(added), "tracemesh.restock.units": sum(added.values())}
             )
+            # docs-endregion: restock-span
+            # docs-region: restock-log
             if added:  # logged inside the span, so the line carries the restock's trace id
                 logger.info("restocked %s", ", ".join(f"{sku} +{units}" for sku, units in added.items()))
+                # docs-endregion: restock-log
             return added
 
+    # docs-region: ledger-lock
     @asynccontextmanager
     async def _ledger(self) -> AsyncIterator[None]:
         """Holds the ledger lock; the time spent queueing for it is a span of its own."""
@@ -129,11 +140,13 @@ class InventoryService:
             yield
         finally:
             self._ledger_lock.release()
+            # docs-endregion: ledger-lock
 
     async def _maybe_stall(self, scenario: Scenario | None) -> None:
         """flaky-inventory: the first call of each trace hangs past the caller's timeout, then carries on
         as usual. The caller's retry gets a normal answer (a reservation is keyed by the order id, so the
         late first attempt and the retry take the stock once between them)."""
+        # docs-region: flaky-stall
         if scenario is not Scenario.FLAKY_INVENTORY:
             return
         span = trace.get_current_span()
@@ -147,3 +160,4 @@ class InventoryService:
             "tracemesh.scenario.stall", {"tracemesh.stall.seconds": self._flaws.flaky_stall_seconds}
         )
         await asyncio.sleep(self._flaws.flaky_stall_seconds)
+        # docs-endregion: flaky-stall

@@ -24,6 +24,7 @@ class InventorySettings(BaseSettings):
     contention_rows: int = Field(default=100_000, ge=1)
     flaky_stall_seconds: float = Field(default=2.0, ge=0)
 
+    # docs-region: template-placeholder
     @field_validator("database_url")
     @classmethod
     def _no_placeholder(cls, url: str) -> str:
@@ -32,3 +33,4 @@ class InventorySettings(BaseSettings):
         if PLACEHOLDER in url:
             raise ValueError(f"still holds the placeholder {PLACEHOLDER}: set the real database URL")
         return url
+        # docs-endregion: template-placeholder

@@ -13,6 +13,7 @@ from telemetry import configure_logging, setup_telemetry
 logger = logging.getLogger("orders")
 
 
+# docs-region: template-grpc-main
 async def serve(settings: OrdersSettings) -> None:
     telemetry = setup_telemetry("orders")
     server = create_server(settings, telemetry)
@@ -30,6 +31,7 @@ async def serve(settings: OrdersSettings) -> None:
     finally:
         # After the last call has finished: flush every queued span before the process exits.
         telemetry.shutdown()
+        # docs-endregion: template-grpc-main
 
 
 def main() -> None:

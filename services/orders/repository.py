@@ -149,12 +149,14 @@ class OrderRepository:
         a query of its own: the N+1 pattern, for the demo (one DB span per order instead of one)."""
         try:
             async with self._sessions() as session:
+                # docs-region: n-plus-one
                 query = select(OrderRow).order_by(OrderRow.created_at.desc(), OrderRow.id).limit(limit)
                 if not one_by_one:
                     return [_to_order(row) for row in await session.scalars(query)]
                 ids = (await session.scalars(query.with_only_columns(OrderRow.id))).all()
                 rows = [await session.get(OrderRow, order_id) for order_id in ids]
                 return [_to_order(row) for row in rows if row is not None]
+                # docs-endregion: n-plus-one
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 

@@ -33,10 +33,12 @@ class OrdersServer:
         self._telemetry = telemetry
         self._engine = create_engine(settings.database_url)
         self._repository = OrderRepository(self._engine)
+        # docs-region: orders-httpx
         http = httpx.AsyncClient(
             base_url=settings.inventory_url, timeout=httpx.Timeout(settings.inventory_timeout_seconds)
         )
         telemetry.instrument_httpx(http)
+        # docs-endregion: orders-httpx
         self._inventory = InventoryClient(
             http,
             attempts=settings.inventory_attempts,
@@ -50,9 +52,12 @@ class OrdersServer:
 
     async def start(self) -> int:
         """Creates the schema, then serves; returns the bound port (useful when settings.port is 0)."""
+        # docs-region: orders-instrument-engine
         await self._repository.create_schema()
         # After the schema exists, so that start-up statements are not traced as requests.
         self._telemetry.instrument_engine(self._engine)
+        # docs-endregion: orders-instrument-engine
+        # docs-region: template-grpc-server
         # Interceptors passed explicitly: every call on this server gets a SERVER span whose parent is
         # read from the incoming metadata. (Instrumenting grpc globally would miss servers made earlier.)
         server = grpc.aio.server(
@@ -66,6 +71,7 @@ class OrdersServer:
                 ("grpc.max_connection_age_grace_ms", 10_000),
             ],
         )
+        # docs-endregion: template-grpc-server
         orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServiceServicer(self._service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         self.port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")

@@ -33,6 +33,7 @@ from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
+# docs-region: code-by-error
 # The gRPC instrumentation sets the server span's status from the code: ERROR for UNAVAILABLE and
 # INTERNAL (this service, or what it depends on, failed), UNSET for NOT_FOUND, FAILED_PRECONDITION and
 # INVALID_ARGUMENT (the caller asked for something that cannot be done).
@@ -47,6 +48,7 @@ _CODE_BY_ERROR: dict[type[OrdersError], grpc.StatusCode] = {
     OrderRejected: grpc.StatusCode.FAILED_PRECONDITION,
 }
 _FAILURES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL}
+# docs-endregion: code-by-error
 # Trailing metadata key that names the domain error, so the gateway can tell "unknown sku" from
 # "unknown order" although both are NOT_FOUND. Lowercase: gRPC metadata keys must be.
 ERROR_CODE_KEY = "tracemesh-error-code"
@@ -96,12 +98,14 @@ def _grpc_errors(method: _Method[_Request, _Response]) -> _Method[_Request, _Res
 
 
 def _set_status(context: Context, code: grpc.StatusCode, message: str, domain_code: str) -> None:
+    # docs-region: set-status
     # set_code instead of context.abort(): abort raises an exception of its own, which would land on the
     # span as an "exception" event even for a plain NOT_FOUND. The instrumentation's context wrapper
     # turns set_code into the span's status (ERROR only for failures such as UNAVAILABLE and INTERNAL).
     context.set_code(code)
     context.set_details(message)
     context.set_trailing_metadata(((ERROR_CODE_KEY, domain_code),))
+    # docs-endregion: set-status
 
 
 class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):

@@ -50,9 +50,11 @@ __all__ = [
     "setup_telemetry",
 ]
 
+# docs-region: baggage-prefix
 # Baggage entries under this prefix are copied onto every span (so Jaeger can search by them);
 # anything else a caller sends in `baggage` travels on but is never recorded.
 BAGGAGE_PREFIX = "tracemesh."
+# docs-endregion: baggage-prefix
 # Health checks run every few seconds and teach nothing: they get no spans. Searched in the URL rebuilt from
 # the caller's Host header and the path: anchored at the end, so only a path ending so can match.
 HEALTH_URLS = "/healthz$,/readyz$"
@@ -96,6 +98,7 @@ class Telemetry:
             return
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+        # docs-region: instrument-fastapi
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=self.tracer_provider,
@@ -106,7 +109,9 @@ class Telemetry:
             exclude_spans=["receive", "send"],
             server_request_hook=server_request_hook,
         )
+        # docs-endregion: instrument-fastapi
 
+    # docs-region: template-instrument-httpx
     def instrument_httpx(self, client: httpx.AsyncClient) -> None:
         """HTTP client spans: injects the current context into each outbound request's headers."""
         if not self.enabled:
@@ -116,6 +121,7 @@ class Telemetry:
         HTTPXClientInstrumentor.instrument_client(
             client, tracer_provider=self.tracer_provider, meter_provider=NoOpMeterProvider()
         )
+        # docs-endregion: template-instrument-httpx
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
         """A CLIENT span per SQL statement, with db.system and db.statement (placeholders, never values)."""
@@ -123,6 +129,7 @@ class Telemetry:
             return
         from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
+        # docs-region: template-engine-tracer
         # SQLAlchemyInstrumentor().instrument(engine=...) takes effect once per process and also patches
         # Engine.connect globally, adding a "connect" span to every connection checkout. EngineTracer is
         # the object it attaches to the engine: used directly it traces this engine's statements only.
@@ -130,7 +137,9 @@ class Telemetry:
         connections_usage = NoOpMeterProvider().get_meter(__name__).create_up_down_counter("unused")
         # The async engine runs its statements on the sync engine inside; that is where events fire.
         EngineTracer(tracer, engine.sync_engine, connections_usage)
+        # docs-endregion: template-engine-tracer
 
+    # docs-region: template-grpc-interceptors
     def grpc_server_interceptors(self) -> list[Any]:
         """gRPC server spans: extracts the caller's context from the request metadata."""
         if not self.enabled:
@@ -148,6 +157,7 @@ class Telemetry:
         return list(
             aio_client_interceptors(self.tracer_provider, filter_=filters.negate(filters.health_check()))
         )
+        # docs-endregion: template-grpc-interceptors
 
     def spans_dropped(self) -> int:
         """Spans the batch processors dropped since start because their queue was full (the trace backend
@@ -176,6 +186,7 @@ class Telemetry:
         the exporter would retry each batch for up to ten seconds and the SDK would wait up to thirty,
         longer than an orchestrator's grace period. The process then exits without those spans.
         """
+        # docs-region: shutdown
         provider = self.tracer_provider
         if provider is None:
             return True
@@ -188,6 +199,7 @@ class Telemetry:
             logger.warning("spans not exported within %.0f s of shutdown were dropped", timeout_seconds)
             return False
         return True
+        # docs-endregion: shutdown
 
 
 def setup_telemetry(
@@ -207,23 +219,25 @@ def setup_telemetry(
     if settings.sdk_disabled:
         return Telemetry(service_name, None)
 
+    # docs-region: set-propagators
     # W3C trace context and baggage, plus X-Trace-ID, unless OTEL_PROPAGATORS says otherwise.
     # The instrumentations inject and extract through this global propagator.
     propagate.set_global_textmap(load_propagators(settings.propagators))
+    # docs-endregion: set-propagators
 
+    # docs-region: provider-sampler-baggage
     # The sampler comes from OTEL_TRACES_SAMPLER (parent-based always-on by default).
     provider = TracerProvider(resource=build_resource(service_name))
     provider.add_span_processor(BaggageSpanProcessor(lambda key: key.startswith(BAGGAGE_PREFIX)))
+    # docs-endregion: provider-sampler-baggage
+    # docs-region: batch-processor
     processor_metrics = None
     if span_processors is None:
         # Batching keeps export off the request path: spans queue in memory (OTEL_BSP_* sizes them) and a
-        # background thread sends them. When the queue is full, new spans are dropped, never blocked on.
-        # The processors count what they process and drop into a meter read only in this process (on
-        # request, so it costs one counter update per batch and per dropped span).
-        # The SDK counts only when its self-observability switch is on (an operator may still turn it off).
-        os.environ.setdefault("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+        # background thread sends them. When the queue is full the oldest queued span is dropped to make
+        # room; nothing waits. The processors count what they drop (Telemetry.spans_dropped).
         processor_metrics = InMemoryMetricReader()
-        meters = MeterProvider(metric_readers=[processor_metrics], resource=provider.resource)
+        meters = processor_meters(processor_metrics, provider.resource)
         span_processors = [
             BatchSpanProcessor(exporter, meter_provider=meters) for exporter in build_exporters(settings)
         ]
@@ -234,11 +248,21 @@ def setup_telemetry(
         trace.set_tracer_provider(provider)
         inject_trace_ids()
     return Telemetry(service_name, provider, processor_metrics)
+    # docs-endregion: batch-processor
+
+
+def processor_meters(reader: InMemoryMetricReader, resource: Resource) -> MeterProvider:
+    """Meters for the batch processors' own counters, read only in this process (on request: it costs
+    one counter update per batch exported and per span dropped)."""
+    # The SDK counts only when its self-observability switch is on (an operator may still turn it off).
+    os.environ.setdefault("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    return MeterProvider(metric_readers=[reader], resource=resource)
 
 
 def build_resource(service_name: str) -> Resource:
     """service.name, service.version and deployment.environment, each overridable by OTEL_SERVICE_NAME
     and OTEL_RESOURCE_ATTRIBUTES."""
+    # docs-region: template-resource
     defaults = Resource.create(
         {
             "service.name": service_name,
@@ -253,10 +277,12 @@ def build_resource(service_name: str) -> Resource:
     # the older deployment.environment, so it follows the new one unless set on its own.
     environment = resource.attributes["deployment.environment.name"]
     return Resource({"deployment.environment": environment}).merge(resource)
+    # docs-endregion: template-resource
 
 
 def build_exporters(settings: TelemetrySettings) -> list[SpanExporter]:
     """The exporters named by OTEL_TRACES_EXPORTER; each reads its own OTEL_EXPORTER_* endpoint settings."""
+    # docs-region: template-exporters
     exporters: list[SpanExporter] = []
     for name in settings.exporter_names():
         if name == "otlp" and settings.exporter_otlp_protocol == "grpc" and settings.otlp_encoder == "fast":
@@ -280,6 +306,7 @@ def build_exporters(settings: TelemetrySettings) -> list[SpanExporter]:
         elif name == "console":
             exporters.append(ConsoleSpanExporter())
     return exporters
+    # docs-endregion: template-exporters
 
 
 def _version() -> str:
@@ -294,7 +321,9 @@ def add_trace_response() -> None:
     set_global_response_propagator(TraceResponsePropagator())
 
 
+# docs-region: current-trace-id
 def current_trace_id() -> str | None:
     """The current trace's id as 32 hex digits, for error bodies and the like; None outside any trace."""
     span_context = trace.get_current_span().get_span_context()
     return format(span_context.trace_id, "032x") if span_context.is_valid else None
+    # docs-endregion: current-trace-id

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 def run_http(app: ASGIApp, host: str, port: int, telemetry: Telemetry) -> None:
     """Serves `app` until SIGTERM or Ctrl-C, lets in-flight requests finish, then flushes every span."""
+    # docs-region: template-run-http
     # uvicorn turns SIGTERM into a graceful stop (in-flight requests finish, the lifespan shutdown runs),
     # then raises the signal again with the handler it found at start. Python's default handler would
     # kill the process on the spot, before the `finally` below: this one unwinds through it instead.
@@ -26,6 +27,7 @@ def run_http(app: ASGIApp, host: str, port: int, telemetry: Telemetry) -> None:
     finally:
         # Only now are all requests done: flush their spans before the process exits.
         telemetry.shutdown()
+        # docs-endregion: template-run-http
 
 
 def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:

@@ -8,12 +8,14 @@ import sys
 
 from opentelemetry.instrumentation.logging import LoggingInstrumentor
 
+# docs-region: log-format
 # otelTraceID/otelSpanID are added to every record by LoggingInstrumentor. The defaults keep the format
 # valid when tracing is off (OTEL_SDK_DISABLED=true) and nothing adds them.
 LOG_FORMAT = (
     "%(asctime)s %(levelname)-5s %(name)s trace_id=%(otelTraceID)s span_id=%(otelSpanID)s %(message)s"
 )
 _NO_TRACE = {"otelTraceID": "0" * 32, "otelSpanID": "0" * 16}
+# docs-endregion: log-format
 # Characters that would end a log line or steer a terminal: escaped wherever they come from.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # A message longer than this is cut: a caller's 8 KB header must not become 8 KB of log per request.
@@ -49,9 +51,11 @@ def configure_logging(level: str = "INFO") -> None:
 
 def inject_trace_ids() -> None:
     """Adds the current trace and span ids to every log record (process-wide, done once)."""
+    # docs-region: inject-trace-ids
     instrumentor = LoggingInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         # inject_trace_context: since contrib 0.61b0 ids are not injected unless asked for.
         # enable_log_auto_instrumentation=False: no OTLP log handler on the root logger; Jaeger takes
         # traces only, and the logs stay on stderr.
         instrumentor.instrument(inject_trace_context=True, enable_log_auto_instrumentation=False)
+        # docs-endregion: inject-trace-ids

