@@ -10,8 +10,9 @@ OpenTelemetry's guidance on untrusted boundaries):
   context as a link on the server span, so nobody outside can choose our trace ids or force sampling, and the
   caller's trace can still be found from ours.
 - baggage: only the allowed keys pass (all of them when the allow-list is "*"); the demo's scenario entry
-  also needs scenarios enabled and a known name. The gateway never logs what it drops: the values are the
-  caller's.
+  also needs scenarios enabled and a known name. The gateway does not echo what it drops into its logs (the
+  values are the caller's); OpenTelemetry's baggage parser does log an entry it cannot parse, which the
+  log format escapes and cuts (telemetry.logs).
 
 Behind the gateway, services trust each other's context: this policy is applied once, here.
 """

@@ -64,9 +64,10 @@ class MeshLog:
 
 
 def reader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment as a reader's shell would have it."""
+    """This process's environment as a reader's shell would have it, in a terminal wide enough for the
+    waterfall (the pages show it 150 columns wide; a narrower one wraps its cells)."""
     env = {key: value for key, value in os.environ.items() if key not in _MAKE_VARIABLES}
-    return env | (extra or {})
+    return env | {"COLUMNS": "150"} | (extra or {})
 
 
 def busy_ports(ports: list[int]) -> list[int]:
