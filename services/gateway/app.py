@@ -149,7 +149,8 @@ def create_app(
     # docs-endregion: gateway-instrument
     # docs-region: edge-policy-outside
     # The edge policy wraps the app from the outside, tracing included: what it drops of the caller's
-    # trace context never reaches a span, a log line or another service.
+    # trace context never reaches a span or another service (OpenTelemetry's baggage parser still logs an
+    # entry it cannot read, escaped and cut by the log format).
     return EdgePolicy(
         app,
         scenarios_enabled=settings.scenarios_enabled,
