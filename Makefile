@@ -43,7 +43,7 @@ fuzz: venv ## schemathesis against the gateway's OpenAPI on a real mesh: thousan
 chaos: venv ## inject every fault under load on SQLite and PostgreSQL, then print the report table (about 10 minutes)
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
-bench: venv ## measure what tracing costs (about 15 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
+bench: venv ## measure what tracing costs (about 18 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: venv ## ruff and mypy

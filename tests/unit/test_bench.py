@@ -1,12 +1,21 @@
-"""The benchmark's own arithmetic: reading wrk's report, and telling whole traces from broken ones."""
+"""The benchmark's own arithmetic: reading wrk's report, telling whole traces from broken ones, and
+finding every process `make run` started."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from bench.counting import SpanCounter
+from bench.footprint import process_tree
 from bench.load import parse
 
 WRK_REPORT = """Running 10s test @ http://127.0.0.1:8080/orders
@@ -62,5 +71,25 @@ def test_completeness_counts_missing_spans_and_rootless_traces() -> None:
     counter.Export(export(*whole, *short, *rootless), context=None)  # type: ignore[arg-type]
     check = counter.completeness({"GET /orders/{order_id}": 4})
     assert (check.traces, check.spans, check.spans_missing, check.traces_without_root) == (3, 7, 2, 1)
+    assert (check.traces_missing(5), check.traces_missing(3)) == (2, 0)
     counter.reset()
     assert counter.completeness({}).spans == 0
+
+
+def test_process_tree_names_every_descendant_by_its_module() -> None:
+    # A manager that starts a service, as devrun starts them: both are found, named as `python -m` names them.
+    grandchild = "import subprocess, sys; subprocess.run([sys.executable, '-m', 'http.server', '0'])"
+    manager = subprocess.Popen(
+        [sys.executable, "-c", grandchild], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while "http.server" not in (tree := process_tree(manager.pid)):
+            assert time.monotonic() < deadline, tree
+            time.sleep(0.05)
+        assert tree[Path(sys.executable).name] == manager.pid
+        assert tree["http.server"] != manager.pid
+    finally:
+        for pid in process_tree(manager.pid).values():
+            os.kill(pid, signal.SIGKILL)
+        manager.wait()

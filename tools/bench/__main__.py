@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench import profile
 from bench.counting import Completeness, SpanCounter, start_counter
 from bench.floor import span_floor_us
+from bench.footprint import make_run_footprint
 from bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
 from bench.probes import PeakRss, cpu_seconds, rss_mib
 from devrun.databases import mesh_databases
@@ -116,6 +117,8 @@ class MeshRun:
     completeness: Completeness | None = None
     # What the services' batch processors dropped (queue full), as each logged it on the way out.
     sdk_spans_dropped: int = 0
+    # Every request wrk saw answered (warm-ups included) and the order placed to read back: each is a trace.
+    requests_answered: int = 0
 
 
 def databases(name: str, directory: Path) -> AbstractContextManager[tuple[str, str]]:
@@ -174,10 +177,12 @@ def one_mesh(
     record = MeshRun(database, mode, round_)
     counter.reset()
     with bench_mesh(database, env, directory) as (mesh, order_id, _logs):
+        record.requests_answered = 1
         idle = {service: rss_mib(mesh.pid(service)) for service in SERVICES}
         for workload in WORKLOADS:
-            load(wrk, mesh, workload, order_id, 2, directory)  # warm-up, not recorded
+            warm_up, *_ = load(wrk, mesh, workload, order_id, 2, directory)  # not recorded
             result, cpu, peak, peak_total, pss_total = load(wrk, mesh, workload, order_id, seconds, directory)
+            record.requests_answered += warm_up.requests + result.requests
             record.runs.append(
                 Run(
                     database,
@@ -270,7 +275,8 @@ def summarise(
             chosen = [r for r in runs if (r.database, r.workload, r.mode) == (database, workload, mode)]
             cpu = statistics.median(sum(r.cpu_ms_per_request.values()) for r in chosen)
             spans = per_request[database][workload]
-            checks = [m.completeness for m in mesh_runs if (m.database, m.mode) == (database, mode)]
+            meshes = [m for m in mesh_runs if (m.database, m.mode) == (database, mode)]
+            checks = [m.completeness for m in meshes]
             rows.append(
                 {
                     "database": database,
@@ -301,10 +307,13 @@ def summarise(
                     "traces_received": sum(c.traces for c in checks if c),
                     "spans_received": sum(c.spans for c in checks if c),
                     "spans_lost": sum(c.spans_missing for c in checks if c) if mode == "traced" else None,
+                    "traces_lost": sum(
+                        m.completeness.traces_missing(m.requests_answered) for m in meshes if m.completeness
+                    )
+                    if mode == "traced"
+                    else None,
                     "traces_without_root": sum(c.traces_without_root for c in checks if c),
-                    "sdk_spans_dropped": sum(
-                        m.sdk_spans_dropped for m in mesh_runs if (m.database, m.mode) == (database, mode)
-                    ),
+                    "sdk_spans_dropped": sum(m.sdk_spans_dropped for m in meshes),
                 }
             )
     return rows
@@ -335,6 +344,7 @@ def sustained(
         "traces_received": check.traces,
         "spans_received": check.spans,
         "spans_lost": check.spans_missing,
+        "traces_lost": check.traces_missing(result.requests + 1),  # and the order placed to read back
         "traces_without_root": check.traces_without_root,
         "sdk_spans_dropped": dropped,
         "p99_ms": result.p99_ms,
@@ -396,6 +406,7 @@ def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
         "RSS peak MiB",
         "PSS peak MiB",
         "spans lost",
+        "traces lost",
         "SDK dropped",
         "µs/span (floor)",
     ):
@@ -415,10 +426,22 @@ def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
             f"{row['rss_peak_total_mib']:.0f}",
             f"{row['pss_peak_total_mib']:.0f}",
             "-" if row["spans_lost"] is None else str(row["spans_lost"]),
+            "-" if row.get("traces_lost") is None else str(row["traces_lost"]),
             str(row["sdk_spans_dropped"]),
             "-" if cost is None else f"{cost:.0f} ({row['sdk_floor_per_span_us']:.0f})",
         )
     console.print(table)
+
+
+def print_footprint(console: Console, footprint: dict[str, Any]) -> None:
+    if "skipped" in footprint:
+        console.print(f"make run's memory: not measured ({footprint['skipped']})")
+        return
+    console.print(
+        f"make run's memory ({', '.join(footprint['processes'])}): "
+        f"idle {footprint['idle_rss_mib']:.0f} MiB RSS ({footprint['idle_pss_mib']:.0f} MiB PSS), "
+        f"under traced load {footprint['peak_rss_mib']:.0f} MiB RSS ({footprint['peak_pss_mib']:.0f} MiB PSS)"
+    )
 
 
 def draw(rows: list[dict[str, Any]], path: Path) -> None:
@@ -455,6 +478,13 @@ def draw(rows: list[dict[str, Any]], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def update_results(path: Path, key: str, value: Any) -> None:
+    """Replaces one part of an earlier run's results.json, keeping the rest."""
+    results = json.loads(path.read_text())
+    results[key] = value
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -478,6 +508,11 @@ def main() -> None:
         action="store_true",
         help="only profile the traced and untraced modes, and add that to the results.json of an earlier run",
     )
+    parser.add_argument(
+        "--footprint-only",
+        action="store_true",
+        help="only measure what make run starts, in memory, and add it to the results.json of an earlier run",
+    )
     args = parser.parse_args()
 
     console = Console(width=170)
@@ -493,10 +528,14 @@ def main() -> None:
             profiles = profile_modes(wrk, port, args.databases.split(",")[0], args.seconds, Path(scratch))
         server.stop(grace=None)
         print_profile(console, profiles)
-        path = args.output / "results.json"
-        results = json.loads(path.read_text())
-        results["profile"] = profiles
-        path.write_text(json.dumps(results, indent=2) + "\n")
+        update_results(args.output / "results.json", "profile", profiles)
+        return
+    if args.footprint_only:
+        wrk = ensure_wrk()
+        with tempfile.TemporaryDirectory(prefix="tracemesh-bench-") as scratch:
+            footprint = make_run_footprint(wrk, Path(scratch), args.seconds)
+        print_footprint(console, footprint)
+        update_results(args.output / "results.json", "make_run", footprint)
         return
     wrk = ensure_wrk()
     args.output.mkdir(parents=True, exist_ok=True)
@@ -509,7 +548,8 @@ def main() -> None:
         floor = span_floor_us()
         console.print(
             f"SDK floor: {floor['total_us']:.1f} µs per span "
-            f"(start+end {floor['start_end_us']:.1f}, OTLP encoding {floor['encode_us']:.1f})"
+            f"(start+end {floor['start_end_us']:.1f}, OTLP encoding {floor['encode_us']:.1f}; "
+            f"with the SDK's encoder {floor['stock_encode_us']:.1f})"
         )
         per_request = {db: spans_per_request(db, directory, counter, port) for db in chosen_databases}
         console.print(f"spans per request: {per_request}")
@@ -552,6 +592,7 @@ def main() -> None:
             if args.sustained_seconds > 0
             else None
         )
+        footprint = make_run_footprint(wrk, directory, args.seconds)
     server.stop(grace=None)
 
     print_table(console, rows)
@@ -560,8 +601,10 @@ def main() -> None:
         console.print(
             f"sustained: {held['achieved_rps']:.0f} of {held['target_rps']:.0f} req/s for "
             f"{held['seconds']:.0f} s, {held['spans_lost']} spans lost of {held['spans_received']} received "
-            f"({held['traces_received']} traces, {held['traces_without_root']} without their root)"
+            f"({held['traces_received']} traces, {held['traces_without_root']} without their root, "
+            f"{held['traces_lost']} lost whole)"
         )
+    print_footprint(console, footprint)
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -574,6 +617,7 @@ def main() -> None:
         "summary": rows,
         "profile": profiles,
         "sustained": held,
+        "make_run": footprint,
         "runs": [asdict(run) for run in runs],
     }
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")

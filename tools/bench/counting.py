@@ -20,6 +20,11 @@ class Completeness:
     spans_missing: int
     traces_without_root: int
 
+    def traces_missing(self, answered: int) -> int:
+        """Traces lost whole: requests the load generator saw answered, less the traces that arrived. A
+        lower bound: requests still in flight when the load stopped may be served (and traced) after it."""
+        return max(0, answered - self.traces)
+
 
 class SpanCounter(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self) -> None:

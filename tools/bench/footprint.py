@@ -1,0 +1,122 @@
+"""The memory of everything `make run` starts: the process manager, the waterfall receiver and the three
+services, idle and under load, as a reader of the README runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.load import lua_script, parse, start_wrk
+from bench.probes import PeakRss, pss_mib, rss_mib
+
+# make run's fixed addresses: the gateway, inventory, orders and the waterfall's OTLP receiver.
+PORTS = (8080, 8081, 50051, 4317)
+
+
+def busy_ports() -> list[int]:
+    busy = []
+    for port in PORTS:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                busy.append(port)
+    return busy
+
+
+def process_tree(root: int) -> dict[str, int]:
+    """The process and all its descendants, by name: `python -m gateway` is `gateway`, the manager
+    (`python -m devrun`) is `devrun`."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may contain spaces: split after its closing parenthesis.
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    tree, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    named = {}
+    for pid in tree:
+        try:
+            words = [
+                word.decode(errors="replace")
+                for word in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            ]
+        except OSError:
+            continue  # gone meanwhile
+        words = [word for word in words if word]
+        if "-m" in words[:-1]:
+            named[words[words.index("-m") + 1]] = pid
+        elif words:
+            named[Path(words[0]).name] = pid
+    return named
+
+
+def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, Any]:
+    """Starts `python -m devrun` (what `make run` runs) in a scratch folder, reads the memory of its
+    process tree idle, then under `seconds` of traced reads and orders; stops it as Ctrl-C would."""
+    busy = busy_ports()
+    if busy:
+        return {"skipped": f"make run's ports are taken: {busy}"}
+    workdir = directory / "make-run"
+    workdir.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACEMESH_"))}
+    log = (workdir / "make-run.log").open("w")
+    manager = subprocess.Popen(
+        [sys.executable, "-m", "devrun"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready("http://127.0.0.1:8080/readyz"):
+            if manager.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"make run did not start:\n{(workdir / 'make-run.log').read_text()}")
+            time.sleep(0.2)
+        time.sleep(2)  # the receiver and services settle after their first requests
+        pids = process_tree(manager.pid)
+        idle_rss = {name: rss_mib(pid) for name, pid in pids.items()}
+        idle_pss = sum(pss_mib(pid) for pid in pids.values())
+        placed = httpx.post("http://127.0.0.1:8080/orders", json={"sku": "STICKER-3", "quantity": 1})
+        read = lua_script(directory, "GET", None, None)
+        order = lua_script(directory, "POST", '{"sku": "STICKER-3", "quantity": 1}', None)
+        with PeakRss(pids) as peak:
+            for url, script, share in (
+                (f"http://127.0.0.1:8080/orders/{placed.json()['id']}", read, 0.5),
+                ("http://127.0.0.1:8080/orders", order, 0.5),
+            ):
+                output, _ = start_wrk(wrk, url, script, seconds * share).communicate()
+                parse(output)  # raises when wrk could not run
+        return {
+            "processes": sorted(pids),
+            "idle_rss_mib": sum(idle_rss.values()),
+            "idle_rss_mib_by_process": idle_rss,
+            "idle_pss_mib": idle_pss,
+            "peak_rss_mib": peak.peak_total,
+            "peak_rss_mib_by_process": peak.peak,
+            "peak_pss_mib": peak.peak_pss_total,
+        }
+    finally:
+        manager.send_signal(signal.SIGINT)
+        try:
+            manager.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            for pid in process_tree(manager.pid).values():
+                os.kill(pid, signal.SIGKILL)
+            manager.wait()
+        log.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
