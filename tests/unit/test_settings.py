@@ -23,7 +23,13 @@ from devrun.mesh import free_port
 from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
 from orders.settings import OrdersSettings
-from telemetry import TelemetrySettings, build_exporters, build_resource, setup_telemetry
+from telemetry import (
+    SDK_BATCH_LOGGER,
+    TelemetrySettings,
+    build_exporters,
+    build_resource,
+    setup_telemetry,
+)
 from telemetry.otlp import FastOTLPSpanExporter
 
 
@@ -172,6 +178,30 @@ def test_spans_dropped_on_a_full_queue_are_counted_and_logged_at_shutdown(
     with caplog.at_level(logging.INFO, logger="telemetry"):
         telemetry.shutdown(timeout_seconds=3)
     assert f"spans dropped since start (export queue full): {telemetry.spans_dropped()}" in caplog.text
+
+
+def test_a_full_queue_is_reported_once_per_period_not_once_per_span(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")
+    telemetry = setup_telemetry("orders", TelemetrySettings(), set_global=False)
+    tracer = telemetry.tracer("test")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(500):
+            tracer.start_span("lost or not").end()
+        reported = telemetry.report_drops()
+        again = telemetry.report_drops()  # nothing ended since: nothing more to say
+    telemetry.shutdown(timeout_seconds=3)
+    assert reported == telemetry.spans_dropped() > 0
+    assert again == 0
+    assert caplog.text.count("export queue full:") == 1
+    assert f"{reported} spans dropped in the last period, {reported} since start" in caplog.text
+    # The SDK's own warning, built for every dropped span, is silenced; its export errors are not.
+    assert "Queue full" not in caplog.text
+    assert logging.getLogger(SDK_BATCH_LOGGER).getEffectiveLevel() == logging.ERROR
 
 
 def test_shutdown_flushes_what_a_working_backend_takes() -> None:
