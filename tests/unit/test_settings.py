@@ -25,6 +25,7 @@ from inventory.settings import InventorySettings
 from orders.settings import OrdersSettings
 from telemetry import (
     SDK_BATCH_LOGGER,
+    Telemetry,
     TelemetrySettings,
     build_exporters,
     build_resource,
@@ -158,15 +159,21 @@ def test_shutdown_gives_up_on_a_backend_that_never_takes_the_spans() -> None:
     assert time.monotonic() - started < 2
 
 
-def test_spans_dropped_on_a_full_queue_are_counted_and_logged_at_shutdown(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Nothing listens on the endpoint: the queue of 64 fills while the first export waits on it.
+@pytest.fixture
+def backend_down(monkeypatch: pytest.MonkeyPatch) -> Telemetry:
+    """A service's telemetry whose queue of 64 fills while the first export waits on an endpoint where
+    nothing listens."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64")
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")
-    telemetry = setup_telemetry("orders", TelemetrySettings(), set_global=False)
+    return setup_telemetry("orders", TelemetrySettings(), set_global=False)
+
+
+def test_spans_dropped_on_a_full_queue_are_counted_and_logged_at_shutdown(
+    backend_down: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    telemetry = backend_down
     tracer = telemetry.tracer("test")
     assert telemetry.spans_dropped() == 0
     for _ in range(500):
@@ -181,13 +188,9 @@ def test_spans_dropped_on_a_full_queue_are_counted_and_logged_at_shutdown(
 
 
 def test_a_full_queue_is_reported_once_per_period_not_once_per_span(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    backend_down: Telemetry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
-    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64")
-    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")
-    telemetry = setup_telemetry("orders", TelemetrySettings(), set_global=False)
+    telemetry = backend_down
     tracer = telemetry.tracer("test")
     with caplog.at_level(logging.WARNING):
         for _ in range(500):
