@@ -12,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py examples/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 
-.PHONY: help venv run test lint load fuzz chaos bench protos lock clean
+.PHONY: help venv run test lint load fuzz chaos bench audit protos lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,13 @@ chaos: venv ## inject every fault under load on SQLite and PostgreSQL, then prin
 
 bench: venv ## measure what tracing costs (about 18 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Advisories accepted on purpose, each as `--ignore-vuln <ID>` with a comment saying why and until when.
+AUDIT_IGNORE :=
+
+audit: venv ## check every locked version against the advisories PyPI publishes (fails when one cannot be checked)
+	$(BIN)/pip-audit --strict --progress-spinner off --disable-pip --no-deps \
+		-r requirements.lock -r requirements-load.lock -r requirements-dev.lock $(AUDIT_IGNORE)
 
 lint: venv ## ruff and mypy
 	$(BIN)/ruff check services tools examples tests
