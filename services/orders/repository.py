@@ -8,33 +8,62 @@ from pathlib import Path
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import ColumnElement, event, make_url, select, update
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from orders.domain import Order, OrderNotFound, OrderStatus, StoreUnavailable
 from orders.models import Base, IdempotencyKeyRow, OrderRow
 
-# What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, the
-# socket's own, and asyncpg's errors raised while connecting (an unknown database, a server starting up or
-# out of connection slots), which reach us unwrapped. Anything else is a bug, not an outage.
-DATABASE_DOWN = (OperationalError, InterfaceError, OSError, asyncpg.PostgresError)
+
+class ConnectionLost(Exception):
+    """The connection broke during a statement: the database stopped or restarted, or the network failed."""
+
+
+# What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, a
+# connection that broke mid-statement (see create_engine), no connection free in the pool within its
+# timeout, the socket's own errors, and asyncpg's errors raised while connecting (an unknown database, a
+# server starting up or out of connection slots), which reach us unwrapped. Anything else is a bug.
+DATABASE_DOWN = (
+    OperationalError,
+    InterfaceError,
+    ConnectionLost,
+    PoolTimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+)
 
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite files get WAL and a busy timeout so concurrent writers wait, not fail."""
-    if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _sqlite_wal(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        # With WAL, NORMAL syncs at checkpoints instead of every commit: safe against a crashed process,
-        # may lose the last commits on power loss, and several times faster on slow disks.
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_wal(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL syncs at checkpoints instead of every commit: safe against a crashed process,
+            # may lose the last commits on power loss, and several times faster on slow disks.
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _connection_lost(context: ExceptionContext) -> BaseException | None:
+        # asyncpg reports a connection that broke mid-statement as a PostgresConnectionError, which SQLAlchemy
+        # raises as a bare DBAPIError, the base class of every database error (a bug's too). Its own
+        # disconnect check is precise: the driver's connection is closed. Left alone: the pool's pre-ping,
+        # which reconnects by itself, and a cancelled task (SQLAlchemy counts its connection as lost too,
+        # but the cancellation must go on up as a cancellation; it is no DBAPIError).
+        driver_error = isinstance(context.sqlalchemy_exception, DBAPIError)
+        if context.is_disconnect and driver_error and not context.is_pre_ping:
+            return ConnectionLost(str(context.original_exception))
+        return None
 
     return engine
 
