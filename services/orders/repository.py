@@ -33,6 +33,8 @@ DATABASE_DOWN = (
     OSError,
     asyncpg.PostgresError,
 )
+# Outcomes no later attempt may change: inventory's answer, once recorded, is what happened to the stock.
+FINAL_STATUSES = (OrderStatus.CONFIRMED.value, OrderStatus.REJECTED.value)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -151,13 +153,14 @@ class OrderRepository:
             raise StoreUnavailable("orders database unavailable") from error
 
     async def set_status(self, order_id: str, status: OrderStatus) -> None:
-        """Records an outcome. Confirmed is final: two attempts for one order (a repeat, the sweep, a late
-        request) may finish in any order, and one that failed must not undo one that reserved."""
+        """Records an outcome. Confirmed and rejected are final: two attempts for one order (a repeat, the
+        sweep, a late request) may finish in any order, and the one that finishes last must not undo what
+        inventory answered (a failure undoing a reservation, or a late outcome changing a rejection)."""
         try:
             async with self._sessions.begin() as session:
                 await session.execute(
                     update(OrderRow)
-                    .where(OrderRow.id == order_id, OrderRow.status != OrderStatus.CONFIRMED.value)
+                    .where(OrderRow.id == order_id, OrderRow.status.not_in(FINAL_STATUSES))
                     .values(status=status.value)
                 )
         except DATABASE_DOWN as error:
