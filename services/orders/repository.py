@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import ColumnElement, event, make_url, select, update
+from sqlalchemy import and_, event, make_url, or_, select, update
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -125,30 +125,32 @@ class OrderRepository:
             raise StoreUnavailable("orders database unavailable") from error
         return None if row is None else _to_order(row)
 
-    async def any_pending(self, created_before: datetime) -> bool:
-        """Whether some order created before then is still pending. Not traced: the settling sweep asks
-        every few seconds, and a trace that says "nothing to do" teaches nothing."""
+    async def list_pending(
+        self, created_before: datetime, limit: int, *, after: tuple[datetime, str] | None = None
+    ) -> list[Order]:
+        """Orders created before then and still pending, oldest first: those after `after` (the created_at
+        and id of the last order of the page before), at most `limit`. Not traced: the settling sweep asks
+        every few seconds, and a trace that says "nothing to do" teaches nothing; a run that finds orders
+        to settle is traced on its own."""
+        conditions = [OrderRow.status == OrderStatus.PENDING.value, OrderRow.created_at < created_before]
+        if after is not None:
+            created_at, order_id = after
+            conditions.append(
+                or_(
+                    OrderRow.created_at > created_at,
+                    and_(OrderRow.created_at == created_at, OrderRow.id > order_id),
+                )
+            )
         try:
             with suppress_instrumentation():
                 async with self._sessions() as session:
-                    found = await session.scalar(
-                        select(OrderRow.id).where(*_pending(created_before)).limit(1)
+                    rows = await session.scalars(
+                        select(OrderRow)
+                        .where(*conditions)
+                        .order_by(OrderRow.created_at, OrderRow.id)
+                        .limit(limit)
                     )
-        except DATABASE_DOWN as error:
-            raise StoreUnavailable("orders database unavailable") from error
-        return found is not None
-
-    async def list_pending(self, created_before: datetime, limit: int) -> list[Order]:
-        """The oldest orders still pending that were created before then."""
-        try:
-            async with self._sessions() as session:
-                rows = await session.scalars(
-                    select(OrderRow)
-                    .where(*_pending(created_before))
-                    .order_by(OrderRow.created_at)
-                    .limit(limit)
-                )
-                return [_to_order(row) for row in rows]
+                    return [_to_order(row) for row in rows]
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 
@@ -191,10 +193,6 @@ class OrderRepository:
                 # docs-endregion: n-plus-one
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
-
-
-def _pending(created_before: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (OrderRow.status == OrderStatus.PENDING.value, OrderRow.created_at < created_before)
 
 
 def _to_order(row: OrderRow) -> Order:

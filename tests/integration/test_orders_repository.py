@@ -1,10 +1,11 @@
 """orders' repository on a real database: outcomes recorded in any order never undo a confirmation or a
-rejection."""
+rejection, and the settling sweep's pages cover every pending order once."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -45,3 +46,27 @@ async def test_a_late_outcome_does_not_change_a_rejected_order(database_url: str
         await orders.set_status(order.id, OrderStatus.REJECTED)  # inventory refused a repeat
         await orders.set_status(order.id, late)  # the first attempt's outcome, recorded last
         assert (await orders.get(order.id)).status is OrderStatus.REJECTED
+
+
+async def test_pages_of_pending_orders_cover_each_once_oldest_first(database_url: str) -> None:
+    now = utcnow()
+    same_time = now - timedelta(minutes=5)
+    stored = [
+        ("p1", OrderStatus.PENDING, now - timedelta(minutes=9)),
+        ("done", OrderStatus.CONFIRMED, now - timedelta(minutes=8)),
+        ("p3", OrderStatus.PENDING, same_time),  # two orders placed in the same microsecond:
+        ("p2", OrderStatus.PENDING, same_time),  # ordered by id, neither skipped at a page boundary
+        ("p4", OrderStatus.PENDING, now - timedelta(minutes=2)),
+        ("recent", OrderStatus.PENDING, now),
+    ]
+    async with repository(database_url) as orders:
+        for order_id, status, created_at in stored:
+            assert await orders.add(Order(order_id, "BOOK-001", 1, status, created_at))
+        cutoff = now - timedelta(minutes=1)
+        pages: list[list[str]] = []
+        after: tuple[datetime, str] | None = None
+        while page := await orders.list_pending(cutoff, 2, after=after):
+            pages.append([order.id for order in page])
+            after = (page[-1].created_at, page[-1].id)
+        assert pages == [["p1", "p2"], ["p3", "p4"]]
+        assert all(order.created_at.tzinfo is UTC for order in await orders.list_pending(cutoff, 10))
