@@ -88,9 +88,9 @@ class OrderService:
 
     async def settle_pending(self, pending: list[Order]) -> dict[OrderStatus, int]:
         """Finishes orders left pending (inventory's answer was lost) by reserving again under their id:
-        inventory answers a reservation it already made without taking stock twice, so each ends
-        confirmed or rejected, and stays pending only while inventory is unreachable. Returns how many
-        orders ended in each status."""
+        inventory answers a reservation it already made without taking stock twice, and a refusal with the
+        same refusal, so each ends confirmed or rejected, and stays pending only while inventory is
+        unreachable. Returns how many orders ended in each status."""
         settled: Counter[OrderStatus] = Counter()
         for order in pending:
             try:
