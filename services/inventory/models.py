@@ -32,6 +32,25 @@ class ReservationRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
 
 
+class RefusalRow(Base):
+    """A reservation inventory refused, under the caller's key: a later attempt with that key (a retry, or an
+    earlier attempt that arrives late) gets the same refusal and takes no stock, even once stock is back.
+
+    A table of its own rather than a column of `reservations`: code that predates it (a replica not yet
+    updated, a report) reads every row of `reservations` as stock taken, and must never see a refusal there.
+    """
+
+    __tablename__ = "refusals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # No foreign key: an unknown sku is refused too.
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    # The stock when the reservation was refused; None when no product had that sku.
+    available: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
+
+
 class RestockRow(Base):
     """Stock added by the restock job: with the reservations, it accounts for every change of stock."""
 

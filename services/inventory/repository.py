@@ -2,48 +2,93 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import ColumnElement, event, func, make_url, select, text, update
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    event,
+    exists,
+    func,
+    insert,
+    literal,
+    make_url,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from inventory.domain import (
     InsufficientStock,
+    InventoryError,
     Product,
     Reservation,
     ReservationConflict,
     StoreUnavailable,
     UnknownProduct,
 )
-from inventory.models import Base, ProductRow, ReservationRow, RestockRow
+from inventory.models import Base, ProductRow, RefusalRow, ReservationRow, RestockRow
 
-# What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, the
-# socket's own, and asyncpg's errors raised while connecting (an unknown database, a server starting up or
-# out of connection slots), which reach us unwrapped. Anything else is a bug, not an outage.
-DATABASE_DOWN = (OperationalError, InterfaceError, OSError, asyncpg.PostgresError)
+
+class ConnectionLost(Exception):
+    """The connection broke during a statement: the database stopped or restarted, or the network failed."""
+
+
+# What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, a
+# connection that broke mid-statement (see create_engine), no connection free in the pool within its
+# timeout, the socket's own errors, and asyncpg's errors raised while connecting (an unknown database, a
+# server starting up or out of connection slots), which reach us unwrapped. Anything else is a bug.
+DATABASE_DOWN = (
+    OperationalError,
+    InterfaceError,
+    ConnectionLost,
+    PoolTimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+)
 
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite files get WAL and a busy timeout so concurrent writers wait, not fail."""
-    if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # With WAL, NORMAL syncs at checkpoints instead of every commit: safe against a crashed process,
-        # may lose the last commits on power loss, and several times faster on slow disks.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL syncs at checkpoints instead of every commit: safe against a crashed process,
+            # may lose the last commits on power loss, and several times faster on slow disks.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _connection_lost(context: ExceptionContext) -> BaseException | None:
+        # asyncpg reports a connection that broke mid-statement as a PostgresConnectionError, which SQLAlchemy
+        # raises as a bare DBAPIError, the base class of every database error (a bug's too). Its own
+        # disconnect check is precise: the driver's connection is closed. Left alone: the pool's pre-ping,
+        # which reconnects by itself, and a cancelled task (SQLAlchemy counts its connection as lost too,
+        # but the cancellation must go on up as a cancellation; it is no DBAPIError).
+        driver_error = isinstance(context.sqlalchemy_exception, DBAPIError)
+        if context.is_disconnect and driver_error and not context.is_pre_ping:
+            return ConnectionLost(str(context.original_exception))
+        return None
 
     return engine
 
@@ -103,13 +148,17 @@ class StockRepository:
     async def reserve(
         self, reservation_id: str, sku: str, quantity: int, *, walk_rows: int = 0
     ) -> Reservation:
-        """Takes `quantity` off the stock of `sku` and records the reservation, in one transaction.
+        """Takes `quantity` off the stock of `sku` and records the reservation, in one transaction; or
+        records the refusal (an unknown sku, not enough stock) and raises it.
 
         Atomic without locks in Python: the decrement is a single conditional UPDATE, so two concurrent
         reservations can never both take the last unit (PostgreSQL locks the row; SQLite has one writer).
         Idempotent: the reservation id is a primary key, so a replayed request rolls back its own
-        decrement and is answered from the stored reservation (with the stock as it is now).
+        decrement and is answered from the stored reservation (with the stock as it is now). A refusal is
+        kept under the id too, so an attempt that comes after it (a retry, or an earlier attempt that was
+        held up and arrives late) gets the same refusal, and never takes stock once the caller was told no.
         """
+        refusal: RefusalRow | None = None
         try:
             try:
                 async with self._sessions.begin() as session:
@@ -124,29 +173,78 @@ class StockRepository:
                     )
                     # docs-endregion: reserve-update
                     if remaining is None:
-                        await self._refuse(session, reservation_id, sku, quantity)
-                    session.add(ReservationRow(id=reservation_id, sku=sku, quantity=quantity))
+                        refusal = await self._refuse(session, reservation_id, sku, quantity)
+                        if refusal is not None:
+                            session.add(refusal)
+                        else:  # restocked since the UPDATE looked; the row is locked now, take it
+                            remaining = await session.scalar(
+                                update(ProductRow)
+                                .where(ProductRow.sku == sku)
+                                .values(stock=ProductRow.stock - quantity)
+                                .returning(ProductRow.stock)
+                            )
+                    if refusal is None and not await self._record(session, reservation_id, sku, quantity):
+                        raise _Replay  # refused earlier: give the stock back, answer the same refusal
             except (IntegrityError, _Replay):
                 return await self._replay(reservation_id, sku, quantity)
         except DATABASE_DOWN as error:
             raise StoreUnavailable("stock database unavailable") from error
+        if refusal is not None:
+            raise _refused(refusal)
         assert remaining is not None
         return Reservation(reservation_id, sku, quantity, remaining)
 
-    async def _refuse(self, session: AsyncSession, reservation_id: str, sku: str, quantity: int) -> None:
-        """Says why the UPDATE matched no row; raising rolls the transaction back."""
+    async def _refuse(
+        self, session: AsyncSession, reservation_id: str, sku: str, quantity: int
+    ) -> RefusalRow | None:
+        """Says why the UPDATE matched no row: the refusal to record, or None if the stock is there now.
+
+        A reservation and a refusal must never both be recorded for one id, whichever attempts with that
+        id run at the same time. They live in two tables, so no primary key can keep them apart; the
+        product's row lock does. The reserving UPDATE holds it until its transaction ends; this SELECT ...
+        FOR UPDATE takes it before anything is decided (on PostgreSQL an UPDATE that matches no row locks
+        none). Attempts with one id then come one after the other, and each statement below sees what the
+        one before committed, even under READ COMMITTED. On SQLite, FOR UPDATE is left out: the UPDATE
+        has already taken the database's single write lock.
+        """
+        stock = await session.scalar(select(ProductRow.stock).where(ProductRow.sku == sku).with_for_update())
         if await session.get(ReservationRow, reservation_id) is not None:
             raise _Replay  # already reserved earlier: answer as the first time, not "out of stock"
-        stock = await session.scalar(select(ProductRow.stock).where(ProductRow.sku == sku))
-        if stock is None:
-            raise UnknownProduct(sku)
-        raise InsufficientStock(sku, quantity, stock)
+        if stock is not None and stock >= quantity:
+            return None
+        # An earlier refusal under this id is found by the primary key when this one is committed.
+        return RefusalRow(id=reservation_id, sku=sku, quantity=quantity, available=stock)
+
+    async def _record(self, session: AsyncSession, reservation_id: str, sku: str, quantity: int) -> bool:
+        """Records the reservation, unless this id was refused before (False). One INSERT ... SELECT that
+        looks for the refusal itself: a reservation stays an UPDATE and an INSERT, and since the UPDATE
+        holds the product's row lock, the statement sees any refusal decided under that lock before."""
+        connection = await session.connection()
+        recorded = await connection.execute(
+            insert(ReservationRow).from_select(
+                ["id", "sku", "quantity", "created_at"],
+                select(
+                    literal(reservation_id, String),
+                    literal(sku, String),
+                    literal(quantity, Integer),
+                    literal(datetime.now(UTC), DateTime(timezone=True)),
+                ).where(~exists().where(RefusalRow.id == reservation_id)),
+            )
+        )
+        return recorded.rowcount == 1
 
     async def _replay(self, reservation_id: str, sku: str, quantity: int) -> Reservation:
+        """Answers an attempt whose id was used before as the first was answered: the reservation (with
+        the stock as it is now) or the same refusal. The id with another sku or quantity is a conflict."""
         async with self._sessions() as session:
             row = await session.get(ReservationRow, reservation_id)
+            if row is None:
+                refusal = await session.get(RefusalRow, reservation_id)
+                if refusal is not None and (refusal.sku, refusal.quantity) == (sku, quantity):
+                    raise _refused(refusal)
+                raise ReservationConflict(reservation_id)
             stock = await session.scalar(select(ProductRow.stock).where(ProductRow.sku == sku))
-        if row is None or row.sku != sku or row.quantity != quantity or stock is None:
+        if row.sku != sku or row.quantity != quantity or stock is None:
             raise ReservationConflict(reservation_id)
         return Reservation(reservation_id, sku, quantity, stock, replayed=True)
 
@@ -198,5 +296,12 @@ def _walk(rows: int) -> list[ColumnElement[bool]]:
     # docs-endregion: slow-walk
 
 
+def _refused(refusal: RefusalRow) -> InventoryError:
+    """The refusal's answer, the same every time it is given."""
+    if refusal.available is None:
+        return UnknownProduct(refusal.sku)
+    return InsufficientStock(refusal.sku, refusal.quantity, refusal.available)
+
+
 class _Replay(Exception):
-    """Internal signal: the reservation id was used before; roll back and answer from the stored one."""
+    """Internal signal: the reservation id was used before; roll back and answer as the first time."""

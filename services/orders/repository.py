@@ -7,34 +7,65 @@ from pathlib import Path
 
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import ColumnElement, event, make_url, select, update
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy import and_, event, make_url, or_, select, update
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from orders.domain import Order, OrderNotFound, OrderStatus, StoreUnavailable
 from orders.models import Base, IdempotencyKeyRow, OrderRow
 
-# What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, the
-# socket's own, and asyncpg's errors raised while connecting (an unknown database, a server starting up or
-# out of connection slots), which reach us unwrapped. Anything else is a bug, not an outage.
-DATABASE_DOWN = (OperationalError, InterfaceError, OSError, asyncpg.PostgresError)
+
+class ConnectionLost(Exception):
+    """The connection broke during a statement: the database stopped or restarted, or the network failed."""
+
+
+# What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, a
+# connection that broke mid-statement (see create_engine), no connection free in the pool within its
+# timeout, the socket's own errors, and asyncpg's errors raised while connecting (an unknown database, a
+# server starting up or out of connection slots), which reach us unwrapped. Anything else is a bug.
+DATABASE_DOWN = (
+    OperationalError,
+    InterfaceError,
+    ConnectionLost,
+    PoolTimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+)
+# Outcomes no later attempt may change: inventory's answer, once recorded, is what happened to the stock.
+FINAL_STATUSES = (OrderStatus.CONFIRMED.value, OrderStatus.REJECTED.value)
 
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite files get WAL and a busy timeout so concurrent writers wait, not fail."""
-    if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _sqlite_wal(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        # With WAL, NORMAL syncs at checkpoints instead of every commit: safe against a crashed process,
-        # may lose the last commits on power loss, and several times faster on slow disks.
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_wal(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL syncs at checkpoints instead of every commit: safe against a crashed process,
+            # may lose the last commits on power loss, and several times faster on slow disks.
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _connection_lost(context: ExceptionContext) -> BaseException | None:
+        # asyncpg reports a connection that broke mid-statement as a PostgresConnectionError, which SQLAlchemy
+        # raises as a bare DBAPIError, the base class of every database error (a bug's too). Its own
+        # disconnect check is precise: the driver's connection is closed. Left alone: the pool's pre-ping,
+        # which reconnects by itself, and a cancelled task (SQLAlchemy counts its connection as lost too,
+        # but the cancellation must go on up as a cancellation; it is no DBAPIError).
+        driver_error = isinstance(context.sqlalchemy_exception, DBAPIError)
+        if context.is_disconnect and driver_error and not context.is_pre_ping:
+            return ConnectionLost(str(context.original_exception))
+        return None
 
     return engine
 
@@ -94,41 +125,44 @@ class OrderRepository:
             raise StoreUnavailable("orders database unavailable") from error
         return None if row is None else _to_order(row)
 
-    async def any_pending(self, created_before: datetime) -> bool:
-        """Whether some order created before then is still pending. Not traced: the settling sweep asks
-        every few seconds, and a trace that says "nothing to do" teaches nothing."""
+    async def list_pending(
+        self, created_before: datetime, limit: int, *, after: tuple[datetime, str] | None = None
+    ) -> list[Order]:
+        """Orders created before then and still pending, oldest first: those after `after` (the created_at
+        and id of the last order of the page before), at most `limit`. Not traced: the settling sweep asks
+        every few seconds, and a trace that says "nothing to do" teaches nothing; a run that finds orders
+        to settle is traced on its own."""
+        conditions = [OrderRow.status == OrderStatus.PENDING.value, OrderRow.created_at < created_before]
+        if after is not None:
+            created_at, order_id = after
+            conditions.append(
+                or_(
+                    OrderRow.created_at > created_at,
+                    and_(OrderRow.created_at == created_at, OrderRow.id > order_id),
+                )
+            )
         try:
             with suppress_instrumentation():
                 async with self._sessions() as session:
-                    found = await session.scalar(
-                        select(OrderRow.id).where(*_pending(created_before)).limit(1)
+                    rows = await session.scalars(
+                        select(OrderRow)
+                        .where(*conditions)
+                        .order_by(OrderRow.created_at, OrderRow.id)
+                        .limit(limit)
                     )
-        except DATABASE_DOWN as error:
-            raise StoreUnavailable("orders database unavailable") from error
-        return found is not None
-
-    async def list_pending(self, created_before: datetime, limit: int) -> list[Order]:
-        """The oldest orders still pending that were created before then."""
-        try:
-            async with self._sessions() as session:
-                rows = await session.scalars(
-                    select(OrderRow)
-                    .where(*_pending(created_before))
-                    .order_by(OrderRow.created_at)
-                    .limit(limit)
-                )
-                return [_to_order(row) for row in rows]
+                    return [_to_order(row) for row in rows]
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
 
     async def set_status(self, order_id: str, status: OrderStatus) -> None:
-        """Records an outcome. Confirmed is final: two attempts for one order (a repeat, the sweep, a late
-        request) may finish in any order, and one that failed must not undo one that reserved."""
+        """Records an outcome. Confirmed and rejected are final: two attempts for one order (a repeat, the
+        sweep, a late request) may finish in any order, and the one that finishes last must not undo what
+        inventory answered (a failure undoing a reservation, or a late outcome changing a rejection)."""
         try:
             async with self._sessions.begin() as session:
                 await session.execute(
                     update(OrderRow)
-                    .where(OrderRow.id == order_id, OrderRow.status != OrderStatus.CONFIRMED.value)
+                    .where(OrderRow.id == order_id, OrderRow.status.not_in(FINAL_STATUSES))
                     .values(status=status.value)
                 )
         except DATABASE_DOWN as error:
@@ -159,10 +193,6 @@ class OrderRepository:
                 # docs-endregion: n-plus-one
         except DATABASE_DOWN as error:
             raise StoreUnavailable("orders database unavailable") from error
-
-
-def _pending(created_before: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (OrderRow.status == OrderStatus.PENDING.value, OrderRow.created_at < created_before)
 
 
 def _to_order(row: OrderRow) -> Order:

@@ -105,10 +105,11 @@ class OrdersServer:
             await asyncio.sleep(interval)
             cutoff = utcnow() - timedelta(seconds=self._settings.settle_after_seconds)
             try:
-                if not await self._repository.any_pending(cutoff):
+                pending = await self._service.pending_to_settle(cutoff)
+                if not pending:
                     continue
                 with tracer.start_as_current_span("settle pending orders", context=Context()) as span:
-                    settled = await self._service.settle_pending(cutoff)
+                    settled = await self._service.settle_pending(pending)
                     span.set_attributes({f"tracemesh.orders.{status}": n for status, n in settled.items()})
                     logger.info("settled pending orders: %s", settled)
             except Exception:  # a failed run (a database down, say) must not end the sweep

@@ -30,12 +30,16 @@ SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 20
+# How many pending orders one run of the settling sweep takes on.
+SETTLE_PAGE_SIZE = 100
 
 
 class OrderService:
     def __init__(self, repository: OrderRepository, inventory: InventoryClient) -> None:
         self._repository = repository
         self._inventory = inventory
+        # Where the settling sweep's next page starts: after this (created_at, id), or at the oldest.
+        self._sweep_after: tuple[datetime, str] | None = None
 
     async def create_order(
         self, sku: str, quantity: int, *, deadline: float | None = None, idempotency_key: str | None = None
@@ -68,13 +72,27 @@ class OrderService:
             return await self._repeat(earlier, sku, quantity, deadline)
         return await self._reserve(order, deadline)
 
-    async def settle_pending(self, created_before: datetime, *, limit: int = 100) -> dict[OrderStatus, int]:
+    async def pending_to_settle(
+        self, created_before: datetime, *, limit: int = SETTLE_PAGE_SIZE
+    ) -> list[Order]:
+        """The settling sweep's next page: orders created before then and still pending, oldest first.
+
+        Each page starts past the one before, so orders that fail again and again (inventory timing out on
+        them, say) cannot hold the sweep at the head of the queue while newer ones wait behind them; a page
+        shorter than `limit` means the end was reached, and the next starts from the oldest again. Read
+        untraced: a run that finds nothing must make no trace.
+        """
+        page = await self._repository.list_pending(created_before, limit, after=self._sweep_after)
+        self._sweep_after = (page[-1].created_at, page[-1].id) if len(page) == limit else None
+        return page
+
+    async def settle_pending(self, pending: list[Order]) -> dict[OrderStatus, int]:
         """Finishes orders left pending (inventory's answer was lost) by reserving again under their id:
-        inventory answers a reservation it already made without taking stock twice, so each ends
-        confirmed or rejected, and stays pending only while inventory is unreachable. Returns how many
-        orders ended in each status."""
+        inventory answers a reservation it already made without taking stock twice, and a refusal with the
+        same refusal, so each ends confirmed or rejected, and stays pending only while inventory is
+        unreachable. Returns how many orders ended in each status."""
         settled: Counter[OrderStatus] = Counter()
-        for order in await self._repository.list_pending(created_before, limit):
+        for order in pending:
             try:
                 settled[(await self._reserve(order, None, earlier_attempt=True)).status] += 1
             except (UnknownProduct, InsufficientStock):

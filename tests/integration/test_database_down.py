@@ -3,16 +3,21 @@ bug (500 or INTERNAL), whichever way the connection fails."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import pytest
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from inventory.domain import StoreUnavailable as StockStoreUnavailable
 from inventory.repository import StockRepository
 from inventory.repository import create_engine as create_stock_engine
+from inventory.seed import DEMO_PRODUCTS
 from orders.domain import StoreUnavailable
 from orders.repository import OrderRepository, create_engine
-from tests.support import POSTGRES_URL, free_port
+from tests.support import POSTGRES_URL, free_port, postgres_database
 
 
 def unreachable_urls() -> list[str]:
@@ -58,3 +63,139 @@ async def test_repositories_report_an_outage(
 ) -> None:
     with pytest.raises(outage):
         await call(url)
+
+
+async def orders_schema(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await OrderRepository(engine).create_schema()
+    finally:
+        await engine.dispose()
+
+
+async def inventory_schema(url: str) -> None:
+    engine = create_stock_engine(url)
+    try:
+        await StockRepository(engine).create_schema(DEMO_PRODUCTS)
+    finally:
+        await engine.dispose()
+
+
+async def orders_list(engine: AsyncEngine) -> None:
+    await OrderRepository(engine).list_recent(5)
+
+
+async def inventory_list(engine: AsyncEngine) -> None:
+    await StockRepository(engine).list_products()
+
+
+@pytest.mark.parametrize(
+    ("schema", "call", "outage"),
+    [
+        (orders_schema, orders_list, StoreUnavailable),
+        (inventory_schema, inventory_list, StockStoreUnavailable),
+    ],
+    ids=["orders", "inventory"],
+)
+async def test_a_pool_with_no_connection_free_is_an_outage(
+    tmp_path_factory: pytest.TempPathFactory,
+    schema: Callable[[str], Awaitable[None]],
+    call: Callable[[AsyncEngine], Awaitable[None]],
+    outage: type[Exception],
+) -> None:
+    """Every pooled connection busy past the pool's timeout: the database is as good as down for this call."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('pool')}/busy.db"
+    await schema(url)
+    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    try:
+        async with engine.connect():  # the pool's only connection, held
+            with pytest.raises(outage):
+                await call(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("schema", "table", "call", "outage"),
+    [
+        (orders_schema, "orders", orders_read, StoreUnavailable),
+        (inventory_schema, "products", inventory_reserve, StockStoreUnavailable),
+    ],
+    ids=["orders", "inventory"],
+)
+def test_a_connection_lost_mid_statement_is_an_outage(
+    postgres_reachable: None,
+    schema: Callable[[str], Awaitable[None]],
+    table: str,
+    call: Callable[[str], Awaitable[None]],
+    outage: type[Exception],
+) -> None:
+    """The server ends the connection while a statement is in flight (what a restart or a failover does):
+    asyncpg raises ConnectionDoesNotExistError, which SQLAlchemy alone would turn into a bare DBAPIError."""
+
+    async def end_the_connection_mid_statement(url: str) -> None:
+        await schema(url)
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        locker, watcher = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        try:
+            # The statement waits for this lock, so it is in flight when its connection is ended.
+            await locker.execute(f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            statement = asyncio.create_task(call(url))
+            # Watched from outside the locker's transaction, which would see one snapshot of the activity.
+            for _ in range(500):
+                waiting = await watcher.fetchval(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                pytest.fail("the statement never came to wait for the lock")
+            await watcher.execute("SELECT pg_terminate_backend($1)", waiting)
+            with pytest.raises(outage):
+                await statement
+        finally:
+            await locker.close()
+            await watcher.close()
+
+    with postgres_database("down") as url:
+        asyncio.run(end_the_connection_mid_statement(url))
+
+
+@pytest.mark.postgres
+def test_a_cancelled_statement_stays_a_cancellation(postgres_reachable: None) -> None:
+    """A caller that gives up cancels the task mid-statement; SQLAlchemy counts that connection as lost too,
+    but the cancellation must reach the caller as one (gRPC marks the span cancelled), not as an outage."""
+
+    async def cancel_mid_statement(url: str) -> None:
+        await orders_schema(url)
+        locker = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            await locker.execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+            statement = asyncio.create_task(orders_read(url))
+            await asyncio.sleep(0.5)  # long enough to be waiting for the lock
+            statement.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await statement
+        finally:
+            await locker.close()
+
+    with postgres_database("cancel") as url:
+        asyncio.run(cancel_mid_statement(url))
+
+
+@pytest.mark.postgres
+def test_a_bug_in_sql_is_not_an_outage(postgres_reachable: None) -> None:
+    """No schema at all: PostgreSQL answers, the statement is wrong. That must stay an error, not a 503."""
+
+    async def read_a_missing_table(url: str) -> None:
+        engine = create_engine(url)
+        try:
+            await OrderRepository(engine).list_recent(5)
+        finally:
+            await engine.dispose()
+
+    with postgres_database("bug") as url, pytest.raises(ProgrammingError):
+        asyncio.run(read_a_missing_table(url))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -12,6 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from orders.domain import Order, OrderStatus
+from orders.repository import OrderRepository, create_engine, utcnow
 from orders.settings import OrdersSettings
 from telemetry import Telemetry
 from tests.integration.conftest import running_orders
@@ -174,3 +179,46 @@ def test_a_silent_inventory_is_given_up_on_within_the_callers_deadline(
     attempts = [span for span in children_of(server, spans) if span.name == "POST"]
     assert attempts
     assert all(span.status.status_code == StatusCode.ERROR for span in attempts)
+
+
+async def add_pending_order(database_url: str) -> str:
+    """An order left pending a minute ago (its answer from inventory lost), stored as orders would."""
+    engine = create_engine(database_url)
+    try:
+        order = Order(str(uuid.uuid4()), "BOOK-001", 1, OrderStatus.PENDING, utcnow() - timedelta(minutes=1))
+        assert await OrderRepository(engine).add(order)
+        return order.id
+    finally:
+        await engine.dispose()
+
+
+def test_the_sweep_traces_only_the_runs_that_settle_something(
+    inventory_url: str,
+    orders_database_url: str,
+    make_telemetry: Callable[[str], Telemetry],
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    settings = OrdersSettings(
+        port=0,
+        database_url=orders_database_url,
+        inventory_url=inventory_url,
+        settle_interval_seconds=0.05,
+        settle_after_seconds=1,
+    )
+    with running_orders(settings, make_telemetry("orders")) as address:
+        time.sleep(0.5)  # about ten runs, with nothing pending
+        assert span_exporter.get_finished_spans() == ()
+        order_id = asyncio.run(add_pending_order(orders_database_url))
+        spans = wait_for(span_exporter, named("settle pending orders"))
+        with grpc.insecure_channel(address) as channel:
+            order = orders_pb2_grpc.OrderServiceStub(channel).GetOrder(
+                orders_pb2.GetOrderRequest(id=order_id), timeout=5
+            )
+    assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
+    root = one([span for span in spans if span.name == "settle pending orders"])
+    assert root.parent is None
+    assert root.attributes is not None
+    assert root.attributes["tracemesh.orders.confirmed"] == 1
+    # The pending orders were read untraced, before the run's trace began: its own spans are the
+    # reservation and the outcome recorded.
+    assert [span.name.split()[0] for span in children_of(root, spans)] == ["POST", "UPDATE"]

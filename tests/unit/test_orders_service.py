@@ -40,17 +40,25 @@ class FakeRepository:
         order_id = self.keys.get(idempotency_key)
         return None if order_id is None else self.orders[order_id]
 
-    async def list_pending(self, created_before: datetime, limit: int) -> list[Order]:
-        pending = [
-            o
-            for o in self.orders.values()
-            if o.status is OrderStatus.PENDING and o.created_at < created_before
-        ]
-        return sorted(pending, key=lambda o: o.created_at)[:limit]
+    async def list_pending(
+        self, created_before: datetime, limit: int, *, after: tuple[datetime, str] | None = None
+    ) -> list[Order]:
+        pending = sorted(
+            (
+                o
+                for o in self.orders.values()
+                if o.status is OrderStatus.PENDING
+                and o.created_at < created_before
+                and (after is None or (o.created_at, o.id) > after)
+            ),
+            key=lambda o: (o.created_at, o.id),
+        )
+        return pending[:limit]
 
     async def set_status(self, order_id: str, status: OrderStatus) -> None:
         order = self.orders[order_id]
-        self.orders[order_id] = Order(order.id, order.sku, order.quantity, status, order.created_at)
+        if order.status not in (OrderStatus.CONFIRMED, OrderStatus.REJECTED):  # final, as in the database
+            self.orders[order_id] = Order(order.id, order.sku, order.quantity, status, order.created_at)
 
     async def get(self, order_id: str) -> Order:
         if order_id not in self.orders:
@@ -236,25 +244,37 @@ async def test_a_malformed_idempotency_key_is_invalid(key: str) -> None:
     assert repository.orders == {}
 
 
+class FailingFor(FakeInventory):
+    """inventory failing the reservations of some orders, each with its own error."""
+
+    def __init__(self, failures: dict[str, Exception]) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def reserve(
+        self, reservation_id: str, sku: str, quantity: int, *, deadline: float | None = None
+    ) -> int:
+        self.failure = self.failures.get(reservation_id)
+        return await super().reserve(reservation_id, sku, quantity, deadline=deadline)
+
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+async def add_pending(repository: FakeRepository, minutes_ago: dict[str, int]) -> None:
+    for order_id, minutes in minutes_ago.items():
+        created = NOW - timedelta(minutes=minutes)
+        await repository.add(Order(order_id, "BOOK-001", 1, OrderStatus.PENDING, created))
+
+
 async def test_settling_finishes_old_pending_orders_and_leaves_recent_ones() -> None:
     repository = FakeRepository()
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    for name, minutes_ago in (("old-1", 10), ("old-2", 9), ("old-3", 8), ("recent", 0)):
-        await repository.add(
-            Order(name, "BOOK-001", 1, OrderStatus.PENDING, now - timedelta(minutes=minutes_ago))
-        )
-
-    class Inventory(FakeInventory):
-        async def reserve(
-            self, reservation_id: str, sku: str, quantity: int, *, deadline: float | None = None
-        ) -> int:
-            self.failure = {
-                "old-2": InsufficientStock("none left"),
-                "old-3": InventoryUnavailable("down", outcome_unknown=True),
-            }.get(reservation_id)
-            return await super().reserve(reservation_id, sku, quantity, deadline=deadline)
-
-    settled = await service(Inventory(), repository).settle_pending(now - timedelta(minutes=1))
+    await add_pending(repository, {"old-1": 10, "old-2": 9, "old-3": 8, "recent": 0})
+    inventory = FailingFor(
+        {"old-2": InsufficientStock("none left"), "old-3": InventoryUnavailable("down", outcome_unknown=True)}
+    )
+    orders = service(inventory, repository)
+    settled = await orders.settle_pending(await orders.pending_to_settle(NOW - timedelta(minutes=1)))
     assert settled == {OrderStatus.CONFIRMED: 1, OrderStatus.REJECTED: 1, OrderStatus.PENDING: 1}
     statuses = {order.id: order.status for order in repository.orders.values()}
     assert statuses == {
@@ -263,3 +283,25 @@ async def test_settling_finishes_old_pending_orders_and_leaves_recent_ones() -> 
         "old-3": OrderStatus.PENDING,
         "recent": OrderStatus.PENDING,
     }
+
+
+async def test_the_sweep_pages_past_orders_that_keep_failing() -> None:
+    """Two orders inventory keeps timing out on fill the first page; the one behind them is still settled,
+    and once a page comes back short the sweep starts from the oldest again."""
+    repository = FakeRepository()
+    await add_pending(repository, {"stuck-1": 10, "stuck-2": 9, "behind": 8})
+    timeout = InventoryUnavailable("timed out", outcome_unknown=True)
+    orders = service(FailingFor({"stuck-1": timeout, "stuck-2": timeout}), repository)
+    cutoff = NOW - timedelta(minutes=1)
+    runs: list[tuple[list[str], dict[OrderStatus, int]]] = []
+    for _ in range(3):
+        page = await orders.pending_to_settle(cutoff, limit=2)
+        runs.append(([order.id for order in page], await orders.settle_pending(page)))
+    assert runs == [
+        (["stuck-1", "stuck-2"], {OrderStatus.PENDING: 2}),
+        (["behind"], {OrderStatus.CONFIRMED: 1}),
+        (["stuck-1", "stuck-2"], {OrderStatus.PENDING: 2}),
+    ]
+    assert repository.orders["behind"].status is OrderStatus.CONFIRMED
+    assert await orders.pending_to_settle(cutoff, limit=2) == []  # a page that was full, then nothing
+    assert [o.id for o in await orders.pending_to_settle(cutoff, limit=2)] == ["stuck-1", "stuck-2"]
