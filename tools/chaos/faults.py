@@ -42,6 +42,10 @@ FAIL_FAST_SECONDS = 2.0
 # How long a service may take to serve again once its database is back, without being restarted.
 RECOVERY_SECONDS = 20.0
 
+# The trace backend stays away for half the load, long enough (15 s in `make chaos`) for the busiest
+# service's span queue to fill at this machine's rate, so that what the SDK drops is seen too.
+BACKEND_PHASES = (1 / 4, 1 / 2)
+
 _Bound = TypeVar("_Bound")
 
 
@@ -108,10 +112,11 @@ def run(fault: str, database: str, workdir: Path, *, seconds: float, concurrency
             nonlocal started, injected, lifted
             started = time.monotonic()
             load = asyncio.create_task(drive(mesh.gateway_url, seconds, concurrency, tally))
-            await asyncio.sleep(seconds / 3)
+            healthy, faulty = chosen.phases
+            await asyncio.sleep(seconds * healthy)
             injected = time.monotonic()
             lift = await asyncio.to_thread(chosen.inject, state)
-            await asyncio.sleep(max(0.0, injected + seconds / 3 - time.monotonic()))
+            await asyncio.sleep(max(0.0, injected + seconds * faulty - time.monotonic()))
             lifted = time.monotonic()
             await asyncio.to_thread(lift)
             await load
@@ -207,6 +212,8 @@ class Fault:
     """A fault: settings for the mesh it runs in, and how to inject it (which returns how to lift it)."""
 
     receive = True  # whether the mesh's own receiver collects the spans (faults of the trace backend say no)
+    # The shares of the load run healthy, then with the fault; the rest runs after the fault is lifted.
+    phases = (1 / 3, 1 / 3)
 
     def unavailable(self, database: str, workdir: Path) -> str | None:
         """Why this fault cannot be injected here, or None."""
@@ -256,6 +263,7 @@ class BackendDown(Fault):
     export must resume."""
 
     receive = False
+    phases = BACKEND_PHASES
 
     def env(self, stack: ExitStack) -> dict[str, str]:
         self.backend = Backend(stack)
@@ -277,6 +285,7 @@ class BackendSilent(Fault):
     export must resume."""
 
     receive = False
+    phases = BACKEND_PHASES
 
     def env(self, stack: ExitStack) -> dict[str, str]:
         self.backend = Backend(stack)
