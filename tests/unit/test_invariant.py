@@ -15,8 +15,11 @@ from inventory.seed import DEMO_PRODUCTS
 from orders import models as orders_models
 
 
-def databases(tmp_path: Path, *, stock_taken: int, confirmed: bool, restocked: int = 0) -> tuple[str, str]:
-    """One order of `stock_taken` BOOK-001, reserved in inventory, and `confirmed` or left pending."""
+def databases(
+    tmp_path: Path, *, stock_taken: int, confirmed: bool, restocked: int = 0, keyed: bool = True
+) -> tuple[str, str]:
+    """One order of `stock_taken` BOOK-001, reserved in inventory, and `confirmed` or left pending; placed
+    with an idempotency key unless not `keyed`."""
     orders_db, inventory_db = f"sqlite+aiosqlite:///{tmp_path}/o.db", f"sqlite+aiosqlite:///{tmp_path}/i.db"
 
     async def fill() -> None:
@@ -50,6 +53,10 @@ def databases(tmp_path: Path, *, stock_taken: int, confirmed: bool, restocked: i
                 orders_models.OrderRow.__table__.insert(),
                 row | {"status": "confirmed" if confirmed else "pending"},
             )
+            if keyed:
+                await connection.execute(
+                    orders_models.IdempotencyKeyRow.__table__.insert(), {"key": "k1", "order_id": "o1"}
+                )
         await engine.dispose()
 
     asyncio.run(fill())
@@ -73,3 +80,8 @@ def test_a_reservation_of_an_order_not_confirmed_breaks_it(tmp_path: Path) -> No
     assert not verdict.holds
     assert "1 reservations without a confirmed order" in verdict.problems
     assert verdict.pending == 1
+
+
+def test_an_order_without_its_idempotency_key_breaks_it(tmp_path: Path) -> None:
+    verdict = invariant.check(*databases(tmp_path, stock_taken=2, confirmed=True, keyed=False))
+    assert verdict == invariant.Verdict(False, ["1 orders without an idempotency key"], 0)

@@ -3,6 +3,10 @@
 For every product: its catalogue stock + what was restocked = its current stock + the quantities of its
 confirmed orders. And the same set of orders holds stock on both sides: every reservation in inventory
 belongs to a confirmed order in orders, and every confirmed order has its reservation.
+
+And no key made two orders: the fault suite sends every order with an Idempotency-Key of its own, and
+repeats some with the same key. A key names one order (it is the key table's primary key), so an order
+without a key is one that a repeated request placed a second time.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from inventory.models import ProductRow, ReservationRow, RestockRow
 from inventory.seed import DEMO_PRODUCTS
-from orders.models import OrderRow
+from orders.models import IdempotencyKeyRow, OrderRow
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,10 @@ async def _check(orders_db: str, inventory_db: str) -> Verdict:
     orders_engine, inventory_engine = create_async_engine(orders_db), create_async_engine(inventory_db)
     try:
         async with orders_engine.connect() as connection:
+            keys_of = select(func.count()).where(IdempotencyKeyRow.order_id == OrderRow.id).scalar_subquery()
             orders = (
                 await connection.execute(
-                    select(OrderRow.id, OrderRow.sku, OrderRow.quantity, OrderRow.status)
+                    select(OrderRow.id, OrderRow.sku, OrderRow.quantity, OrderRow.status, keys_of)
                 )
             ).all()
         async with inventory_engine.connect() as connection:
@@ -56,7 +61,7 @@ async def _check(orders_db: str, inventory_db: str) -> Verdict:
         await inventory_engine.dispose()
 
     confirmed = {
-        order_id: (sku, quantity) for order_id, sku, quantity, status in orders if status == "confirmed"
+        order_id: (sku, quantity) for order_id, sku, quantity, status, _ in orders if status == "confirmed"
     }
     sold: Counter[str] = Counter()
     for sku, quantity in confirmed.values():
@@ -75,5 +80,7 @@ async def _check(orders_db: str, inventory_db: str) -> Verdict:
         problems.append(f"{len(unconfirmed)} reservations without a confirmed order")
     if unreserved:
         problems.append(f"{len(unreserved)} confirmed orders without a reservation")
-    pending = sum(1 for *_, status in orders if status == "pending")
+    if unkeyed := sum(1 for *_, keys in orders if keys == 0):
+        problems.append(f"{unkeyed} orders without an idempotency key")
+    pending = sum(1 for *_, status, _ in orders if status == "pending")
     return Verdict(not problems, problems, pending)
