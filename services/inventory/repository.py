@@ -57,6 +57,13 @@ DATABASE_DOWN = (
 )
 
 
+# SQLite opens a file it cannot write read-only, silently, and the pool would keep that connection:
+# every write through it fails ("attempt to write a readonly database") long after the file is writable
+# again. A failed write to the file or its write-ahead log ("disk I/O error") can leave a connection the
+# same. Either ends the connection, as a lost one would be.
+SQLITE_STALE_CONNECTION = ("attempt to write a readonly database", "disk I/O error")
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite files get WAL and a busy timeout so concurrent writers wait, not fail."""
     if url.startswith("sqlite"):
@@ -85,6 +92,8 @@ def create_engine(url: str) -> AsyncEngine:
         # disconnect check is precise: the driver's connection is closed. Left alone: the pool's pre-ping,
         # which reconnects by itself, and a cancelled task (SQLAlchemy counts its connection as lost too,
         # but the cancellation must go on up as a cancellation; it is no DBAPIError).
+        if any(sign in str(context.original_exception) for sign in SQLITE_STALE_CONNECTION):
+            context.is_disconnect = True  # the pool drops this connection; the next one opens read-write
         driver_error = isinstance(context.sqlalchemy_exception, DBAPIError)
         if context.is_disconnect and driver_error and not context.is_pre_ping:
             return ConnectionLost(str(context.original_exception))

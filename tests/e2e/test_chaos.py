@@ -12,12 +12,9 @@ from chaos.faults import BACKEND_FAULTS, DATABASE_FAULTS, FAULTS, run, unavailab
 from chaos.frozen import immutable_under, thaw_tree
 from tests.support import require_postgres
 
-# Every fault on SQLite, and inventory's database down on PostgreSQL. orders' database down on PostgreSQL
-# runs in `make chaos` only: a connection ended in the middle of orders' commit reaches orders as
-# SQLAlchemy's generic DBAPIError, which it does not count as its database being down (it answers INTERNAL,
-# the gateway 502), so the case fails whenever the fault lands mid-commit.
+# Every fault on SQLite, and both databases down on PostgreSQL.
 CASES = [(fault, "sqlite") for fault in FAULTS] + [
-    pytest.param("inventory database down", "postgres", marks=pytest.mark.postgres)
+    pytest.param(fault, "postgres", marks=pytest.mark.postgres) for fault in sorted(DATABASE_FAULTS)
 ]
 # Faults during which the mesh refuses orders with 503s, which the repeating clients send again.
 REFUSING = {"inventory killed", "orders killed", "orders SIGTERM", *DATABASE_FAULTS}

@@ -4,18 +4,23 @@ bug (500 or INTERNAL), whichever way the connection fails."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from chaos.frozen import Frozen, thaw_tree, unsupported
 from inventory.domain import StoreUnavailable as StockStoreUnavailable
 from inventory.repository import StockRepository
 from inventory.repository import create_engine as create_stock_engine
 from inventory.seed import DEMO_PRODUCTS
-from orders.domain import StoreUnavailable
+from orders.domain import Order, OrderStatus, StoreUnavailable
 from orders.repository import OrderRepository, create_engine
 from tests.support import POSTGRES_URL, free_port, postgres_database
 
@@ -199,3 +204,63 @@ def test_a_bug_in_sql_is_not_an_outage(postgres_reachable: None) -> None:
 
     with postgres_database("bug") as url, pytest.raises(ProgrammingError):
         asyncio.run(read_a_missing_table(url))
+
+
+async def orders_write(engine: AsyncEngine, index: int) -> None:
+    repository = OrderRepository(engine)
+    if index == 0:
+        await repository.create_schema()
+    await repository.add(Order(f"order-{index}", "BOOK-001", 1, OrderStatus.PENDING, datetime.now(UTC)))
+
+
+async def inventory_write(engine: AsyncEngine, index: int) -> None:
+    repository = StockRepository(engine)
+    if index == 0:
+        await repository.create_schema(DEMO_PRODUCTS)
+    await repository.reserve(f"order-{index}", "BOOK-001", 1)
+
+
+@pytest.mark.parametrize(
+    ("engine_for", "write", "outage"),
+    [
+        (create_engine, orders_write, StoreUnavailable),
+        (create_stock_engine, inventory_write, StockStoreUnavailable),
+    ],
+    ids=["orders", "inventory"],
+)
+async def test_a_sqlite_file_writable_again_is_written_without_a_restart(
+    tmp_path: Path,
+    engine_for: Callable[[str], AsyncEngine],
+    write: Callable[[AsyncEngine, int], Awaitable[None]],
+    outage: type[Exception],
+) -> None:
+    """A connection SQLite opened while the file could not be written is read-only for good: the pool must
+    not keep it once a write fails, or the service refuses every write until it restarts."""
+    if reason := unsupported(tmp_path):
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    folder = tmp_path / "db"
+    folder.mkdir()
+    engine = engine_for(f"sqlite+aiosqlite:///{folder}/store.db")
+    try:
+        await write(engine, 0)
+        # Another connection keeps the database open (as a service's other pooled connections do), so its
+        # write-ahead log and shared memory stay; the next statement opens a new connection, while frozen.
+        keeper = sqlite3.connect(folder / "store.db")
+        keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        await engine.dispose()
+        frozen = Frozen()
+        try:
+            for path in (folder / "store.db", folder / "store.db-wal", folder):
+                if path.exists():
+                    frozen.freeze(path)
+            with pytest.raises(outage):
+                await write(engine, 1)
+        finally:
+            frozen.thaw()
+            thaw_tree(tmp_path)
+        await write(engine, 2)  # the same engine and pool: the read-only connection is gone
+        keeper.close()
+    finally:
+        await engine.dispose()

@@ -23,6 +23,7 @@ from chaos.frozen import Frozen, thaw_tree, unsupported
 from chaos.load import HANG_SECONDS, SKUS, Latency, Tally, drive
 from devrun.databases import admin, mesh_databases, sqlite_urls
 from devrun.mesh import Mesh, free_port, start_mesh
+from telemetry import DROP_REPORT_SECONDS
 from waterfall import ReceivedSpan, SpanStore, start_receiver
 
 MESH_ENV = {
@@ -137,11 +138,11 @@ def run(fault: str, database: str, workdir: Path, *, seconds: float, concurrency
         # A graceful stop: every fault is lifted by now, the trace backend back, so each service flushes.
         mesh.stop_all()
         if not chosen.receive:
-            # The SDK drops spans while its queue is full and says so at most once per 20 s window, not
-            # once per span (a run can straddle one more window boundary); each service counts them.
-            said = max(mesh.log(service).count("Queue full") for service in SERVICES)
-            rarely = said <= 2 + seconds // 20
-            state.notes.append(f"{'' if rarely else 'NOT rarely: '}'queue full' logged {said}x")
+            # Each service says how many spans it dropped at most once per report period
+            # (telemetry.DROP_REPORT_SECONDS), not once per span; a run can straddle one more boundary.
+            said = max(mesh.log(service).count("export queue full:") for service in SERVICES)
+            rarely = said <= 1 + seconds // DROP_REPORT_SECONDS
+            state.notes.append(f"{'' if rarely else 'NOT rarely: '}'export queue full' logged {said}x")
             dropped = [int(n) for service in SERVICES for n in DROPPED.findall(mesh.log(service))]
             state.notes.append(f"{sum(dropped)} spans dropped (queue full)")
         if state.recovered_at is not None:
