@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,6 +108,14 @@ class StockRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._engine = engine
+        # SQLite takes one writer at a time. A second writer waits inside SQLite (the busy timeout) while
+        # holding its connection's mutex; if the garbage collector then finalizes a statement of that
+        # connection on the event loop's thread, the loop blocks on the mutex until the wait times out
+        # (30 s), while the writer being waited for needs the loop to commit. So writers queue here, on the
+        # event loop, and only one at a time is inside SQLite; PostgreSQL locks rows and needs none of this.
+        self._one_writer: AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     async def create_schema(self, catalogue: list[Product]) -> None:
         """Creates the tables and, on an empty database, the demo catalogue."""
@@ -170,7 +180,7 @@ class StockRepository:
         refusal: RefusalRow | None = None
         try:
             try:
-                async with self._sessions.begin() as session:
+                async with self._one_writer, self._sessions.begin() as session:
                     # docs-region: reserve-update
                     # Write first: on SQLite a transaction that reads before it writes cannot wait for the
                     # write lock, it fails at once; one that starts with its write waits its turn.
@@ -276,7 +286,7 @@ class StockRepository:
         """
         added: dict[str, int] = {}
         try:
-            async with self._sessions.begin() as session:
+            async with self._one_writer, self._sessions.begin() as session:
                 for sku, units in sorted(shortfalls.items()):
                     result = await session.execute(
                         update(ProductRow)

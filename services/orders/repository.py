@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,6 +85,14 @@ class OrderRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite takes one writer at a time. A second writer waits inside SQLite (the busy timeout) while
+        # holding its connection's mutex; if the garbage collector then finalizes a statement of that
+        # connection on the event loop's thread, the loop blocks on the mutex until the wait times out
+        # (30 s), while the writer being waited for needs the loop to commit. So writers queue here, on the
+        # event loop, and only one at a time is inside SQLite; PostgreSQL locks rows and needs none of this.
+        self._one_writer: AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     async def create_schema(self) -> None:
         async with self._engine.begin() as connection:
@@ -102,7 +112,7 @@ class OrderRepository:
         """Stores a new order, and its idempotency key in the same transaction. False (and nothing
         stored) when the key is already taken: another request with that key got there first."""
         try:
-            async with self._sessions.begin() as session:
+            async with self._one_writer, self._sessions.begin() as session:
                 session.add(
                     OrderRow(
                         id=order.id,
@@ -168,7 +178,7 @@ class OrderRepository:
         sweep, a late request) may finish in any order, and the one that finishes last must not undo what
         inventory answered (a failure undoing a reservation, or a late outcome changing a rejection)."""
         try:
-            async with self._sessions.begin() as session:
+            async with self._one_writer, self._sessions.begin() as session:
                 await session.execute(
                     update(OrderRow)
                     .where(OrderRow.id == order_id, OrderRow.status.not_in(FINAL_STATUSES))
