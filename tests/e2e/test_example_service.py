@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from devrun.mesh import Mesh, free_port
+from devrun.mesh import Mesh, answers, free_port
 from waterfall import ReceivedSpan
 
 CART = {"items": [{"sku": "BOOK-001", "quantity": 1}, {"sku": "STICKER-3", "quantity": 2}]}
@@ -37,7 +37,7 @@ def start_checkout(mesh: Mesh, gateway_url: str, log_name: str) -> tuple[subproc
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while not _answers(f"{url}/healthz"):
+    while not answers(f"{url}/healthz"):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"checkout did not start:\n{log_path.read_text(errors='replace')}")
@@ -70,13 +70,6 @@ def stranded_checkout(mesh: Mesh) -> Iterator[str]:
     process, url = start_checkout(mesh, f"http://127.0.0.1:{free_port()}", "checkout-stranded")
     yield url
     assert stop_checkout(process) == 0
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def traceresponse_id(response: httpx.Response) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,8 @@ import httpx
 
 from bench.load import lua_script, parse, start_wrk
 from bench.probes import PeakRss, pss_mib, rss_mib
-
-# make run's fixed addresses: the gateway, inventory, orders and the waterfall's OTLP receiver.
-PORTS = (8080, 8081, 50051, 4317)
-
-
-def busy_ports() -> list[int]:
-    busy = []
-    for port in PORTS:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                busy.append(port)
-    return busy
+from devrun.mesh import answers
+from docscheck.mesh import Addresses, busy_ports
 
 
 def process_tree(root: int) -> dict[str, int]:
@@ -65,7 +54,8 @@ def process_tree(root: int) -> dict[str, int]:
 def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, Any]:
     """Starts `python -m devrun` (what `make run` runs) in a scratch folder, reads the memory of its
     process tree idle, then under `seconds` of traced reads and orders; stops it as Ctrl-C would."""
-    busy = busy_ports()
+    addresses = Addresses()  # make run's fixed ports
+    busy = busy_ports(addresses.ports)
     if busy:
         return {"skipped": f"make run's ports are taken: {busy}"}
     workdir = directory / "make-run"
@@ -77,7 +67,7 @@ def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, A
     )
     try:
         deadline = time.monotonic() + 60
-        while not _ready("http://127.0.0.1:8080/readyz"):
+        while not answers(f"{addresses.gateway_url}/readyz"):
             if manager.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"make run did not start:\n{(workdir / 'make-run.log').read_text()}")
             time.sleep(0.2)
@@ -85,13 +75,13 @@ def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, A
         pids = process_tree(manager.pid)
         idle_rss = {name: rss_mib(pid) for name, pid in pids.items()}
         idle_pss = sum(pss_mib(pid) for pid in pids.values())
-        placed = httpx.post("http://127.0.0.1:8080/orders", json={"sku": "STICKER-3", "quantity": 1})
+        placed = httpx.post(f"{addresses.gateway_url}/orders", json={"sku": "STICKER-3", "quantity": 1})
         read = lua_script(directory, "GET", None, None)
         order = lua_script(directory, "POST", '{"sku": "STICKER-3", "quantity": 1}', None)
         with PeakRss(pids) as peak:
             for url, script, share in (
-                (f"http://127.0.0.1:8080/orders/{placed.json()['id']}", read, 0.5),
-                ("http://127.0.0.1:8080/orders", order, 0.5),
+                (f"{addresses.gateway_url}/orders/{placed.json()['id']}", read, 0.5),
+                (f"{addresses.gateway_url}/orders", order, 0.5),
             ):
                 output, _ = start_wrk(wrk, url, script, seconds * share).communicate()
                 parse(output)  # raises when wrk could not run
@@ -113,10 +103,3 @@ def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, A
                 os.kill(pid, signal.SIGKILL)
             manager.wait()
         log.close()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -68,7 +68,7 @@ class Mesh:
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         for url in (f"{self.inventory_url}/readyz", f"{self.gateway_url}/readyz"):
-            while not _answers(url):
+            while not answers(url):
                 for service, process in self.processes.items():
                     if process.poll() is not None:
                         raise RuntimeError(
@@ -152,7 +152,8 @@ def free_port() -> int:
         return port
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 within a second."""
     try:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
