@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.faults import BACKEND_FAULTS, FAULTS, Outcome, run, unavailable
-from chaos.frozen import thaw_tree
 from chaos.load import Latency
 
 # The benchmark's budget for a trace backend that is away: at most 5% of the throughput, p99 within 1.25x.
@@ -39,20 +38,16 @@ def main() -> None:
     skipped: list[tuple[str, str, str]] = []
     for database in databases:
         for fault in args.fault or list(FAULTS):
+            # run() clears anything it made immutable however it ends, and the probe its own file.
             with tempfile.TemporaryDirectory(prefix="tracemesh-chaos-") as workdir:
-                try:
-                    if reason := unavailable(fault, database, Path(workdir)):
-                        console.print(f"[bold]{fault}[/bold] on {database}: skipped, {reason}")
-                        skipped.append((fault, database, reason))
-                        continue
-                    console.print(f"[bold]{fault}[/bold] on {database}: {args.seconds:.0f} s of load ...")
-                    outcomes.append(
-                        run(
-                            fault, database, Path(workdir), seconds=args.seconds, concurrency=args.concurrency
-                        )
-                    )
-                finally:  # an immutable file left behind would stop the directory's removal
-                    thaw_tree(Path(workdir))
+                if reason := unavailable(fault, database, Path(workdir)):
+                    console.print(f"[bold]{fault}[/bold] on {database}: skipped, {reason}")
+                    skipped.append((fault, database, reason))
+                    continue
+                console.print(f"[bold]{fault}[/bold] on {database}: {args.seconds:.0f} s of load ...")
+                outcomes.append(
+                    run(fault, database, Path(workdir), seconds=args.seconds, concurrency=args.concurrency)
+                )
     console.print(report(outcomes, skipped))
     if latencies := [outcome for outcome in outcomes if outcome.fault in BACKEND_FAULTS]:
         console.print(latency_report(latencies))
