@@ -12,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py examples/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 
-.PHONY: help venv run test lint load fuzz chaos bench audit protos lock clean
+.PHONY: help venv run test postgres lint load fuzz chaos bench audit protos lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ run: venv ## run the mesh locally on SQLite; each finished trace prints as a wat
 
 test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, unless CI=true)
 	$(BIN)/pytest
+
+postgres: ## install and start a PostgreSQL for the tests from Debian's packages, with their role (sudo; CI runs it too)
+	bash .ci/postgres
 
 load: venv ## drive the running mesh (make run) with Locust for 60 s, about 10 requests/s, then print its summary (LOAD_ARGS to add Locust flags)
 	$(BIN)/python -m loadgen --headless --host $(LOAD_HOST) --users 10 --spawn-rate 10 --run-time 60s \

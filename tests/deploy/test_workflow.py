@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from devrun.databases import DEFAULT_POSTGRES_URL
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github/workflows/ci.yml"
 BIN = Path(sys.executable).parent
@@ -72,9 +74,10 @@ def test_it_sets_up_the_python_and_chromium_the_tests_need() -> None:
 def test_its_postgres_is_the_one_the_tests_connect_to() -> None:
     service = job()["services"]["postgres"]
     url = urlsplit(job()["env"]["TRACEMESH_TEST_POSTGRES_URL"])
-    assert (url.username, url.password, url.hostname, url.port) == ("postgres", None, "127.0.0.1", 5432)
-    assert service["env"]["POSTGRES_HOST_AUTH_METHOD"] == "trust"  # no password in the URL
+    assert (url.hostname, url.port) == ("127.0.0.1", 5432)
+    assert (service["env"]["POSTGRES_USER"], service["env"]["POSTGRES_PASSWORD"]) == (url.username, url.password)
     assert service["env"]["POSTGRES_DB"] == url.path.lstrip("/")
+    assert url.geturl() == DEFAULT_POSTGRES_URL  # the one .ci/postgres sets up on a CI machine
     assert f"{url.port}:5432" in service["ports"]
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert service["image"] == compose["services"]["postgres"]["image"]

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import asyncpg
 
-# A server where the user may create databases (trust auth on the development and CI machines).
-POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# A server where this role may create databases: the one `make postgres` (.ci/postgres) sets up.
+DEFAULT_POSTGRES_URL = "postgresql://tracemesh:tracemesh@127.0.0.1:5432/tracemesh"
+POSTGRES_URL = os.environ.get("TRACEMESH_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
 def sqlite_urls(directory: Path) -> tuple[str, str]:
