@@ -75,8 +75,12 @@ def test_its_postgres_is_the_one_the_tests_connect_to() -> None:
     service = job()["services"]["postgres"]
     url = urlsplit(job()["env"]["TRACEMESH_TEST_POSTGRES_URL"])
     assert (url.hostname, url.port) == ("127.0.0.1", 5432)
-    assert (service["env"]["POSTGRES_USER"], service["env"]["POSTGRES_PASSWORD"]) == (url.username, url.password)
-    assert service["env"]["POSTGRES_DB"] == url.path.lstrip("/")
+    env = service["env"]
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]) == (
+        url.username,
+        url.password,
+        url.path.lstrip("/"),
+    )
     assert url.geturl() == DEFAULT_POSTGRES_URL  # the one .ci/postgres sets up on a CI machine
     assert f"{url.port}:5432" in service["ports"]
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
