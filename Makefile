@@ -37,7 +37,7 @@ postgres: ## install and start a PostgreSQL for the tests from Debian's packages
 	bash .ci/postgres
 
 load: venv ## drive the running mesh (make run) with Locust for 60 s, about 10 requests/s, then print its summary (LOAD_ARGS to add Locust flags)
-	$(BIN)/python -m loadgen --headless --host $(LOAD_HOST) --users 10 --spawn-rate 10 --run-time 60s \
+	$(BIN)/python -m tracemesh_demo.loadgen --headless --host $(LOAD_HOST) --users 10 --spawn-rate 10 --run-time 60s \
 		--only-summary $(LOAD_ARGS)
 
 fuzz: venv ## schemathesis against the gateway's OpenAPI on a real mesh: thousands of generated requests (about two minutes)

@@ -17,19 +17,34 @@ from starlette.types import ASGIApp
 
 from devrun.databases import POSTGRES_URL, postgres_database
 from devrun.mesh import free_port
+from inventory.domain import StoreUnavailable as StockUnavailable
+from orders.domain import StoreUnavailable as OrdersUnavailable
+from tracemesh_common.database import Database
 
 __all__ = [
     "POSTGRES_URL",
     "LoopThread",
     "free_port",
+    "orders_database",
     "postgres_database",
     "require_chromium",
     "require_postgres",
     "serve_app",
+    "stock_database",
 ]
 
 # Debian's Chromium (`apt-get install chromium`; .ci/run installs it). Tests never download a browser.
 CHROMIUM = os.environ.get("TRACEMESH_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def orders_database(url: str, **engine_options: Any) -> Database:
+    """orders' database, as orders' server makes it."""
+    return Database(url, lambda: OrdersUnavailable("orders database unavailable"), **engine_options)
+
+
+def stock_database(url: str, **engine_options: Any) -> Database:
+    """inventory's database, as inventory's app makes it."""
+    return Database(url, lambda: StockUnavailable("stock database unavailable"), **engine_options)
 
 
 def require_postgres() -> None:

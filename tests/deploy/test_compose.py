@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from devrun.__main__ import plan
-from telemetry import SHUTDOWN_FLUSH_SECONDS
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
+from tracemesh_common.tracing import SHUTDOWN_FLUSH_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose", path=str(Path(sys.executable).parent)) or "docker-compose"
@@ -114,7 +114,7 @@ def test_the_load_profile_runs_the_locustfile_of_make_load_against_the_gateway()
     assert load["build"]["target"] == "load"
     assert "FROM base AS load" in (ROOT / "Dockerfile").read_text()
     command = load["command"]
-    assert command[0] == "loadgen"
+    assert command[0] == "tracemesh_demo.loadgen"
     assert command[command.index("--host") + 1] == "http://gateway:8080"
     # Locust's own parser accepts the flags (in a process of its own: importing Locust patches for gevent).
     parse = "import sys; from locust.argument_parser import parse_options; parse_options(args=sys.argv[1:])"

@@ -16,9 +16,10 @@ from pydantic import ValidationError
 
 from gateway.edge import TraceContextPolicy
 from gateway.settings import GatewaySettings
-from telemetry import SHUTDOWN_FLUSH_SECONDS
 from tests.deploy.test_compose import config as compose_config
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
+from tracemesh_common.tracing import SHUTDOWN_FLUSH_SECONDS
+from tracemesh_demo.gateway import GatewayDemoSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or "kubectl"
@@ -179,12 +180,15 @@ def test_network_policies_allow_only_the_chain_and_the_export_path() -> None:
 
 def test_the_demo_cluster_trusts_callers_and_production_does_not() -> None:
     demo, production = (GatewaySettings(**lowercase(environment(render(t), "gateway"))) for t in TARGETS)
-    assert (demo.scenarios_enabled, demo.inbound_trace_context, demo.baggage_allow_list()) == (
+    demo_page, production_page = (
+        GatewayDemoSettings(**lowercase(environment(render(t), "gateway"))) for t in TARGETS
+    )
+    assert (demo_page.scenarios_enabled, demo.inbound_trace_context, demo.baggage_allow_list()) == (
         True,
         TraceContextPolicy.TRUST,
         None,
     )
-    assert (production.scenarios_enabled, production.inbound_trace_context) == (
+    assert (production_page.scenarios_enabled, production.inbound_trace_context) == (
         False,
         TraceContextPolicy.RESTART,
     )

@@ -6,14 +6,21 @@ from pydantic_settings import BaseSettings
 
 from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
-from loadgen.settings import LoadSettings
 from orders.settings import OrdersSettings
-from telemetry.settings import SDK_VARIABLES, TelemetrySettings
+from tracemesh_common.settings import SDK_VARIABLES, TelemetrySettings
+from tracemesh_demo.gateway import GatewayDemoSettings
+from tracemesh_demo.inventory import InventoryDemoSettings
+from tracemesh_demo.loadgen.settings import LoadSettings
 
 SETTINGS: dict[str, type[BaseSettings]] = {
     "gateway": GatewaySettings,
     "orders": OrdersSettings,
     "inventory": InventorySettings,
+}
+# What the demo attached to a service reads, beside the service's own settings.
+DEMO_SETTINGS: dict[str, type[BaseSettings]] = {
+    "gateway": GatewayDemoSettings,
+    "inventory": InventoryDemoSettings,
 }
 # The load generator is a client, not a service: no port of its own to be reached on.
 CLIENTS: dict[str, type[BaseSettings]] = {"load": LoadSettings}
@@ -26,8 +33,12 @@ def variables_of(settings: type[BaseSettings]) -> set[str]:
 
 
 def is_read_by(service: str, variable: str) -> bool:
-    """True when `service` reads `variable`: its own settings, tracemesh's OTEL_* settings, or the SDK's."""
-    if variable in variables_of((SETTINGS | CLIENTS)[service]) | variables_of(TelemetrySettings):
+    """True when `service` reads `variable`: its own settings, its demo's, tracemesh's OTEL_* settings, or the
+    SDK's."""
+    read = variables_of((SETTINGS | CLIENTS)[service]) | variables_of(TelemetrySettings)
+    if service in DEMO_SETTINGS:
+        read |= variables_of(DEMO_SETTINGS[service])
+    if variable in read:
         return True
     return any(
         variable == known or (known.endswith("_") and variable.startswith(known)) for known in SDK_VARIABLES

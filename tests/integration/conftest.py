@@ -4,7 +4,7 @@ to one in-memory exporter."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 
 import pytest
 
@@ -14,8 +14,9 @@ from inventory.app import create_app as create_inventory
 from inventory.settings import InventorySettings
 from orders.server import OrdersServer, create_server
 from orders.settings import OrdersSettings
-from telemetry import Telemetry
 from tests.support import LoopThread, serve_app
+from tracemesh_common.lifecycle import running
+from tracemesh_common.tracing import Telemetry
 
 MakeTelemetry = Callable[[str], Telemetry]
 
@@ -25,15 +26,19 @@ def running_orders(settings: OrdersSettings, telemetry: Telemetry) -> Iterator[s
     """orders' gRPC server on its own event loop thread; yields its address."""
     loop = LoopThread()
 
+    jobs = AsyncExitStack()
+
     async def start() -> OrdersServer:
         server = create_server(settings, telemetry)
         await server.start()
+        await jobs.enter_async_context(running(server.jobs()))  # as lifecycle.run starts them
         return server
 
     server: OrdersServer = loop.run(start())
     try:
         yield f"127.0.0.1:{server.port}"
     finally:
+        loop.run(jobs.aclose())
         loop.run(server.stop())
         loop.close()
 

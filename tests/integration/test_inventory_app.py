@@ -12,9 +12,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from inventory.app import create_app
 from inventory.settings import InventorySettings
-from telemetry import Telemetry
 from tests.integration.spans import by_kind, children_of, db_spans, one, only_the_trace_of
 from tests.support import serve_app
+from tracemesh_common.tracing import Telemetry
 
 
 @pytest.fixture

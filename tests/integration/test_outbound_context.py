@@ -9,8 +9,8 @@ import httpx
 from opentelemetry import baggage, context
 
 from gateway.orders_client import OrdersClient
-from telemetry import Telemetry
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
+from tracemesh_common.tracing import Telemetry
 
 
 async def test_http_calls_carry_traceparent_baggage_and_x_trace_id(

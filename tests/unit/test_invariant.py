@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from chaos import invariant
 from inventory import models as inventory_models
-from inventory.seed import DEMO_PRODUCTS
+from inventory.catalogue import CATALOGUE
 from orders import models as orders_models
 
 
@@ -30,7 +30,7 @@ def databases(
             await engine.dispose()
         engine = create_async_engine(inventory_db)
         async with engine.begin() as connection:
-            for p in DEMO_PRODUCTS:
+            for p in CATALOGUE:
                 taken = stock_taken if p.sku == "BOOK-001" else 0
                 stock = p.stock - taken + (restocked if p.sku == "BOOK-001" else 0)
                 await connection.execute(

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from gateway.edge import EdgePolicy
 from gateway.schemas import OrderIn
-from telemetry.propagation import XTraceIdPropagator
-from telemetry.scenarios import SCENARIO_KEY, Scenario
+from tracemesh_common.propagation import XTraceIdPropagator
+from tracemesh_demo.gateway import DemoPage, GatewayDemoSettings
+from tracemesh_demo.scenarios import SCENARIO_KEY, Scenario
 
 # Header values as a server hands them over: any latin-1 text (HTTP bytes decoded), within a header's size.
 header_text = st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=600)
@@ -38,7 +39,9 @@ async def _app(scope: object, receive: object, send: object) -> None:
 def test_the_edge_passes_only_allowed_keys_and_known_scenarios(
     header: str, enabled: bool, allow: frozenset[str] | None
 ) -> None:
-    kept = EdgePolicy(_app, scenarios_enabled=enabled, baggage_keys=allow).filter_baggage(header)
+    # The demo's scenario check, then the edge policy's allow-list: the order a request meets them in.
+    demo = DemoPage(_app, GatewayDemoSettings(scenarios_enabled=enabled))
+    kept = EdgePolicy(_app, baggage_keys=allow).filter_baggage(demo.filter_baggage(header))
     entries = baggage.get_all(W3CBaggagePropagator().extract({"baggage": kept}, Context()))
     if allow is not None:
         assert set(entries) <= allow

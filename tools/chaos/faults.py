@@ -23,7 +23,7 @@ from chaos.frozen import Frozen, thaw_tree, unsupported
 from chaos.load import HANG_SECONDS, SKUS, Latency, Tally, drive
 from devrun.databases import admin, mesh_databases, sqlite_urls
 from devrun.mesh import Mesh, free_port, start_mesh
-from telemetry import DROP_REPORT_SECONDS
+from tracemesh_common.drops import DROP_REPORT_SECONDS
 from waterfall import ReceivedSpan, SpanStore, start_receiver
 
 MESH_ENV = {
@@ -36,7 +36,7 @@ MESH_ENV = {
 SERVICES = ("gateway", "orders", "inventory")
 # With the trace backend gone, spans wait in a bounded queue (2048 by default): a few MiB, not a leak.
 MAX_RSS_GROWTH_MIB = 64
-# What each service logs as it stops (telemetry.Telemetry.shutdown).
+# What each service logs as it stops (tracemesh_common.drops.DropReporter.stop).
 DROPPED = re.compile(r"spans dropped since start \(export queue full\): (\d+)")
 # A database that is down must cost a request a quick 503, well inside the gateway's 5 s deadline.
 FAIL_FAST_SECONDS = 2.0
@@ -140,8 +140,8 @@ def run(fault: str, database: str, workdir: Path, *, seconds: float, concurrency
         # A graceful stop: every fault is lifted by now, the trace backend back, so each service flushes.
         mesh.stop_all()
         if not chosen.receive:
-            # Each service says how many spans it dropped at most once per report period
-            # (telemetry.DROP_REPORT_SECONDS), not once per span; a run can straddle one more boundary.
+            # Each service says how many spans it dropped at most once a report period (DROP_REPORT_SECONDS),
+            # not once per span; a run can straddle one more boundary.
             said = max(mesh.log(service).count("export queue full:") for service in SERVICES)
             rarely = said <= 1 + seconds // DROP_REPORT_SECONDS
             state.notes.append(f"{'' if rarely else 'NOT rarely: '}'export queue full' logged {said}x")

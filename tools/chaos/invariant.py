@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from inventory.catalogue import CATALOGUE
 from inventory.models import ProductRow, ReservationRow, RestockRow
-from inventory.seed import DEMO_PRODUCTS
 from orders.models import IdempotencyKeyRow, OrderRow
 
 
@@ -67,7 +67,7 @@ async def _check(orders_db: str, inventory_db: str) -> Verdict:
     for sku, quantity in confirmed.values():
         sold[sku] += quantity
     problems = []
-    for product in DEMO_PRODUCTS:
+    for product in CATALOGUE:
         before = product.stock + int(restocked.get(product.sku, 0))
         after = stock[product.sku] + sold[product.sku]
         if before != after:

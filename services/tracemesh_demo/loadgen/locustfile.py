@@ -21,8 +21,8 @@ from locust import HttpUser, constant_throughput, events, task
 from opentelemetry import baggage, context
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
-from loadgen.settings import LoadSettings
-from telemetry import setup_telemetry
+from tracemesh_common.tracing import setup_telemetry
+from tracemesh_demo.loadgen.settings import LoadSettings
 
 grpc.experimental.gevent.init_gevent()
 

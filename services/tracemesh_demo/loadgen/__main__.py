@@ -1,6 +1,6 @@
-"""`python -m loadgen [locust flags]`: Locust with tracemesh's users, e.g.
+"""`python -m tracemesh_demo.loadgen [locust flags]`: Locust with tracemesh's users, e.g.
 
-python -m loadgen --headless --host http://127.0.0.1:8080 --users 10 --run-time 30s
+python -m tracemesh_demo.loadgen --headless --host http://127.0.0.1:8080 --users 10 --run-time 30s
 """
 
 from __future__ import annotations

@@ -1,12 +1,18 @@
-"""tracemesh's OTLP encoder must put on the wire exactly what the SDK exporter's encoder does."""
+"""The opt-in OTLP encoder must put on the wire exactly what the SDK exporter's encoder does, and an SDK
+that moves what it relies on must fail here, not in the services."""
 
 from __future__ import annotations
 
+import importlib
+import logging
+import sys
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -24,7 +30,8 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.span import TraceState
 
-from telemetry.otlp import SpanEncoder
+from tracemesh_common import fast_otlp
+from tracemesh_common.fast_otlp import SpanEncoder
 
 # Every value type an attribute can hold, ints past 2**63 excluded (the SDK refuses them), and
 # values that compare equal in Python but differ on the wire (True, 1, 1.0).
@@ -33,7 +40,7 @@ scalars = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=False),
-    st.sampled_from([True, 1, 1.0, 0, False, 0.0, "", -1]),
+    st.sampled_from([True, 1, 1.0, 0, False, 0.0, -0.0, "", -1]),
 )
 values = st.one_of(
     scalars,
@@ -115,7 +122,7 @@ def test_the_bytes_decode_to_what_the_sdk_encoder_builds(data: st.DataObject) ->
     assert ours == encode_spans(spans)
 
 
-def test_the_attribute_cache_keeps_equal_values_of_different_types_apart() -> None:
+def test_the_attribute_cache_keeps_equal_values_of_different_kinds_apart() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -130,6 +137,12 @@ def test_the_attribute_cache_keeps_equal_values_of_different_types_apart() -> No
             value.WhichOneof("value")
             == {bool: "bool_value", int: "int_value", float: "double_value"}[type(span.attributes["x"])]
         )
+    # 0.0 == -0.0 in Python; on the wire they are two doubles, and the SDK's encoder writes each as it is.
+    for value in (0.0, -0.0):
+        tracer.start_span("s", attributes={"x": value}).end()
+    *_, zero, negative_zero = exporter.get_finished_spans()
+    encoder.encode([zero])  # 0.0 is in the cache now
+    assert encoder.encode([negative_zero]) == encode_spans([negative_zero]).SerializeToString()
 
 
 def test_the_cache_stops_growing_at_its_limit() -> None:
@@ -143,3 +156,25 @@ def test_the_cache_stops_growing_at_its_limit() -> None:
     spans = list(exporter.get_finished_spans())
     assert ExportTraceServiceRequest.FromString(encoder.encode(spans)) == encode_spans(spans)
     assert len(encoder._attributes) == 4096
+
+
+def test_the_sdk_still_has_what_the_fast_encoder_relies_on() -> None:
+    # The opt-in encoder (TRACEMESH_OTLP_ENCODER=fast) reuses two private helpers of the SDK's OTLP encoder
+    # and overrides a private method of its exporter. When an SDK upgrade moves them, the services fall
+    # back to the stock exporter with a warning, and this is the test that fails: update fast_otlp.py, or
+    # drop the opt-in.
+    assert fast_otlp.SDK_INTERNALS
+    assert fast_otlp.FastOTLPSpanExporter is not OTLPSpanExporter
+    assert "_translate_data" in vars(fast_otlp.FastOTLPSpanExporter)
+
+
+def test_without_those_internals_the_services_export_with_the_stock_exporter(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The module as an SDK that lacks them would load it: its private imports fail.
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.common._internal", None)
+    monkeypatch.delitem(sys.modules, "tracemesh_common.fast_otlp")
+    with caplog.at_level(logging.WARNING):
+        reloaded = importlib.import_module("tracemesh_common.fast_otlp")
+    assert reloaded.FastOTLPSpanExporter is OTLPSpanExporter
+    assert "spans are exported with the stock encoder" in caplog.text

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from telemetry.propagation import DEFAULT_PROPAGATORS
+from tracemesh_common.propagation import DEFAULT_PROPAGATORS
+
+# What the committed deployment files put where a secret goes; a service never starts with it.
+PLACEHOLDER = "CHANGE-ME"
+
+
+# docs-region: template-placeholder
+def no_placeholder(url: str) -> str:
+    # The committed Kubernetes Secret holds CHANGE-ME where the password goes: refuse to start with it
+    # rather than fail later with an authentication error, or worse, run on a guessable password.
+    if PLACEHOLDER in url:
+        raise ValueError(f"still holds the placeholder {PLACEHOLDER}: set the real database URL")
+    return url
+
+
+# A service's database URL: any SQLAlchemy async URL (sqlite+aiosqlite:///path.db or
+# postgresql+asyncpg://user@host/db), never one that still holds the placeholder.
+DatabaseUrl = Annotated[str, AfterValidator(no_placeholder)]
+# docs-endregion: template-placeholder
 
 # Values of OTEL_TRACES_EXPORTER as the specification names them.
 TRACES_EXPORTERS = {"otlp", "zipkin", "console", "none"}
@@ -39,9 +57,9 @@ class TelemetrySettings(BaseSettings):
     traces_exporter: str = "otlp"
     exporter_otlp_protocol: Literal["grpc", "http/protobuf"] = "grpc"
     propagators: str = DEFAULT_PROPAGATORS
-    # How the OTLP/gRPC exporter encodes spans: "fast" writes protobuf's wire format directly and reuses
-    # what repeats (telemetry/otlp.py, same bytes on the wire); "stock" is the SDK exporter's own encoder.
-    otlp_encoder: Literal["fast", "stock"] = Field(default="fast", validation_alias="TRACEMESH_OTLP_ENCODER")
+    # How the OTLP/gRPC exporter encodes spans: "stock" is the SDK exporter as it ships; "fast" (an opt-in)
+    # writes protobuf's wire format directly and reuses what repeats (fast_otlp.py, same bytes on the wire).
+    otlp_encoder: Literal["stock", "fast"] = Field(default="stock", validation_alias="TRACEMESH_OTLP_ENCODER")
     # tracemesh exports traces only; its logs go to stderr with trace ids in every line. These exist so
     # that a deployment can say so explicitly (as Jaeger accepts traces only), and anything else fails.
     logs_exporter: Literal["none"] = "none"

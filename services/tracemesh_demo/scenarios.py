@@ -1,14 +1,12 @@
 """The demo's scenarios: deliberate flaws a request can ask for, carried as W3C baggage.
 
 A caller sends `baggage: tracemesh.scenario=slow-query`; the gateway keeps the entry only when scenarios are
-enabled and the name is one of these (baggage is untrusted input), and every service reads it from the
-propagated context at its transport edge, then passes it to its business code as a plain argument:
-
-    scenario = current_scenario()     # None when the request asked for none
-    await service.reserve(..., scenario=scenario)
+enabled and the name is one of these (baggage is untrusted input, see gateway.py), and the demo's
+repositories read it from the propagated context: `current_scenario()`, None when the request asked for none.
 
 Because the key starts with `tracemesh.`, every span of the request also gets a `tracemesh.scenario`
-attribute (telemetry's BaggageSpanProcessor), so Jaeger can search for the traces of one scenario.
+attribute (the BaggageSpanProcessor of tracemesh_common.tracing), so Jaeger can search for the traces of one
+scenario.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from telemetry.scenarios import Scenario
+from tracemesh_demo.scenarios import Scenario
 
 
 class LoadSettings(BaseSettings):

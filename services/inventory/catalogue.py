@@ -1,10 +1,10 @@
-"""The demo catalogue a fresh inventory database starts with, so the first order works."""
+"""The catalogue a fresh inventory database starts with, so the first order works."""
 
 from __future__ import annotations
 
 from inventory.domain import Product
 
-DEMO_PRODUCTS = [
+CATALOGUE = [
     Product(sku="BOOK-001", name="Distributed Tracing in Practice", stock=100),
     Product(sku="MUG-042", name="Span Mug", stock=40),
     Product(sku="SHIRT-7", name="Trace Context T-Shirt", stock=25),
