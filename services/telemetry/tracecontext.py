@@ -26,12 +26,10 @@ from opentelemetry.propagators.textmap import CarrierT, Getter, default_getter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-# docs-region: tracestate-limits
 # W3C Trace Context, "tracestate limits": propagate at least 512 characters of the combined header; to cut,
 # remove whole entries, those longer than 128 characters first.
 TRACESTATE_MAX_LENGTH = 512
 TRACESTATE_LONG_ENTRY = 128
-# docs-endregion: tracestate-limits
 
 
 class StrictTraceContextPropagator(TraceContextTextMapPropagator):
@@ -46,14 +44,17 @@ class StrictTraceContextPropagator(TraceContextTextMapPropagator):
         if context is None:
             context = Context()
         # docs-region: strict-extract
+        # The getter returns one value per header field (the HTTP server's); a proxy may have folded two
+        # fields into one value, joined by a comma, which a traceparent never contains.
         fields = getter.get(carrier, self._TRACEPARENT_HEADER_NAME) or []
         if len(fields) > 1 or any("," in field for field in fields):
             return context  # two traceparents name no single parent: the trace starts here
+        # docs-endregion: strict-extract
         extracted = super().extract(carrier, context, getter)
         parent = trace.get_current_span(extracted).get_span_context()
         if extracted is context or len(parent.trace_state.to_header()) <= TRACESTATE_MAX_LENGTH:
             return extracted
-        # docs-endregion: strict-extract
+        # Too long to pass on whole: the same context, with whole entries of its tracestate removed.
         bounded = SpanContext(
             trace_id=parent.trace_id,
             span_id=parent.span_id,
