@@ -9,15 +9,18 @@ injected into that call's headers.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.instrumentation.asgi import asgi_getter
 from opentelemetry.propagators.textmap import Setter, TextMapPropagator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-from opentelemetry.trace import SpanKind, TraceState
+from opentelemetry.trace import SpanKind
 
 from telemetry.propagation import DEFAULT_PROPAGATORS, load_propagators
-from telemetry.tracecontext import TRACESTATE_MAX_LENGTH, truncate
+from telemetry.tracecontext import TRACESTATE_LONG_ENTRY, TRACESTATE_MAX_LENGTH
 from tests.tracecontext_suite import (
+    SAMPLED,
     SPEC_CASES,
     STOCK_DEPARTURES,
     SUITE_CASES,
@@ -74,8 +77,40 @@ def test_opentelemetry_departs_from_the_suite_only_where_documented(case: Case) 
         passes(stock, case)
 
 
-def test_truncation_keeps_the_order_of_what_it_keeps() -> None:
-    entries = [(f"k{n}", "v" * 100) for n in range(8)]
-    kept = truncate(TraceState(entries))
-    assert list(kept.items()) == entries[:4]
-    assert len(kept.to_header()) <= TRACESTATE_MAX_LENGTH
+# Valid tracestate entries, short and long: distinct keys, values of 1 to 256 characters (their length drawn
+# first, so that long values are as likely as short ones).
+_VALUE_CHARACTERS = [chr(c) for c in range(0x21, 0x7F) if chr(c) not in ",="]
+entries = st.lists(
+    st.tuples(
+        st.from_regex(r"[a-z][a-z0-9_\-*/]{0,15}", fullmatch=True),
+        st.integers(1, 256).flatmap(lambda n: st.text(_VALUE_CHARACTERS, min_size=n, max_size=n)),
+    ),
+    max_size=32,
+    unique_by=lambda entry: entry[0],
+)
+
+
+@settings(max_examples=100)
+@given(sent=entries)
+def test_tracestate_is_cut_to_512_characters_long_entries_first_then_from_the_end(
+    sent: list[tuple[str, str]],
+) -> None:
+    header = ",".join(f"{key}={value}" for key, value in sent)
+    (call,) = callbacks(
+        load_propagators(DEFAULT_PROPAGATORS), Request((("traceparent", SAMPLED), ("tracestate", header)))
+    )
+    kept = list(call.tracestate.items())
+    if len(header) <= TRACESTATE_MAX_LENGTH:
+        assert kept == sent
+        return
+    assert len(call.tracestate_header()) <= TRACESTATE_MAX_LENGTH
+    assert kept == [entry for entry in sent if entry in kept]  # what is kept keeps its order
+
+    def short(entry: tuple[str, str]) -> bool:
+        return len(entry[0]) + 1 + len(entry[1]) <= TRACESTATE_LONG_ENTRY
+
+    if not all(short(entry) for entry in kept):
+        assert [entry for entry in sent if short(entry)] == [entry for entry in kept if short(entry)]
+    # Short entries go from the end: those kept are the first ones sent.
+    kept_short = [entry for entry in kept if short(entry)]
+    assert kept_short == [entry for entry in sent if short(entry)][: len(kept_short)]
