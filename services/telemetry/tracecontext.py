@@ -7,13 +7,15 @@ it extracts:
   suite (`test_traceparent_duplicated`) expects the context to be ignored, so a new trace starts. Two fields
   reach the propagator as two values from the HTTP server's getter, or as one value with a comma when a proxy
   folded them (RFC 9110 section 5.3): a `traceparent` never contains one.
-- `tracestate` is bounded at 512 characters, the size the specification asks every participant to propagate.
-  The stock propagator passes on up to 8192 and drops the whole header past that; this one drops whole entries
-  instead, in the specification's order: entries longer than 128 characters first, then from the end.
+- `tracestate` is bounded at 512 characters, the length the specification asks every participant to pass on
+  at least. The stock propagator passes on up to 8192 whole; this one drops whole entries past 512, in the
+  specification's order: entries longer than 128 characters first, then from the end. (Past 8192 characters
+  OpenTelemetry's own guard still drops the header whole.)
 
 Everything else is OpenTelemetry's, and already what the suite expects: a duplicated `tracestate` key, more
-than 32 entries or a key outside the grammar discards the whole `tracestate`; an invalid `traceparent` is
-ignored with its `tracestate`.
+than 32 entries or a key outside the suite's grammar discards the whole `tracestate`; an invalid `traceparent`
+is ignored with its `tracestate`. That grammar (`tenant@vendor` keys) is older than the current
+specification's, which allows `@` anywhere in a key of up to 256 characters; tracemesh keeps the suite's.
 """
 
 from __future__ import annotations
