@@ -23,7 +23,7 @@ $(INSTALLED): requirements.lock requirements-load.lock requirements-dev.lock pyp
 	@$(PYTHON) -c 'import sys; sys.exit("tracemesh needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
-	# Editable and without dependencies: registers the packages and the xtraceid propagator entry point.
+	# Editable and without dependencies: registers the packages and the propagator entry points.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 

@@ -21,8 +21,9 @@ from opentelemetry.propagators.textmap import (
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 # docs-region: default-propagators
-# W3C first; X-Trace-ID only fills in when a caller sent no valid traceparent.
-DEFAULT_PROPAGATORS = "tracecontext,baggage,xtraceid"
+# W3C first, read as its test suite expects (tracecontext.py); X-Trace-ID only fills in when a
+# caller sent no valid traceparent.
+DEFAULT_PROPAGATORS = "tracecontext-strict,baggage,xtraceid"
 # docs-endregion: default-propagators
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
