@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry import propagate
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Tracer
 
 
@@ -34,7 +35,7 @@ def stock_server(tracer: Tracer) -> ThreadingHTTPServer:
     class StockHandler(BaseHTTPRequestHandler):
         # docs-region: raw-http-server
         def do_GET(self) -> None:
-            caller = propagate.extract(self.headers)  # the caller's context, or an empty one
+            caller = propagate.extract(self.headers)  # the caller's context (this thread has none)
             with tracer.start_as_current_span("GET /stock", context=caller, kind=SpanKind.SERVER):
                 body = b"LAMP-9 5\n"
                 self.send_response(200)
@@ -65,7 +66,8 @@ def publish(tracer: Tracer, messages: queue.Queue[Message], body: str) -> None:
 
 def consume(tracer: Tracer, messages: queue.Queue[Message]) -> str:
     message = messages.get()
-    sender = propagate.extract(message.headers)
+    # The sender's context or nothing: from Context(), not from whatever is current here.
+    sender = propagate.extract(message.headers, context=Context())
     with tracer.start_as_current_span("process orders", context=sender, kind=SpanKind.CONSUMER):
         return message.body
         # docs-endregion: message-headers

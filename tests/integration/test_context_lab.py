@@ -12,11 +12,13 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 from opentelemetry import baggage, context, propagate
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -39,15 +41,21 @@ def tracer(span_exporter: InMemorySpanExporter) -> Iterator[Tracer]:
     provider.shutdown()
 
 
+@contextmanager
+def global_propagators(*propagators: TextMapPropagator) -> Iterator[None]:
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(CompositePropagator(list(propagators)))
+    try:
+        yield
+    finally:
+        propagate.set_global_textmap(previous)
+
+
 @pytest.fixture
 def w3c_propagators() -> Iterator[None]:
     """What `opentelemetry.propagate` uses by default; other tests in this process may have changed it."""
-    previous = propagate.get_global_textmap()
-    propagate.set_global_textmap(
-        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
-    )
-    yield
-    propagate.set_global_textmap(previous)
+    with global_propagators(TraceContextTextMapPropagator(), W3CBaggagePropagator()):
+        yield
 
 
 def the(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
@@ -303,12 +311,23 @@ def test_a_message_with_the_context_in_its_headers_joins_the_senders_trace(
     assert (send.kind, process.kind) == (SpanKind.PRODUCER, SpanKind.CONSUMER)
 
 
-@pytest.mark.usefixtures("w3c_propagators")
+@pytest.mark.parametrize(
+    "propagators",
+    [
+        [TraceContextTextMapPropagator(), W3CBaggagePropagator()],
+        # Extracting without a context of its own, this order would return the current one.
+        [W3CBaggagePropagator(), TraceContextTextMapPropagator()],
+    ],
+    ids=["tracecontext,baggage", "baggage,tracecontext"],
+)
 def test_a_message_without_headers_starts_a_new_trace(
-    tracer: Tracer, span_exporter: InMemorySpanExporter
+    tracer: Tracer, span_exporter: InMemorySpanExporter, propagators: list[TextMapPropagator]
 ) -> None:
     messages: queue.Queue[hops.Message] = queue.Queue()
-    with tracer.start_as_current_span("send orders", kind=SpanKind.PRODUCER):
+    with (
+        global_propagators(*propagators),
+        tracer.start_as_current_span("send orders", kind=SpanKind.PRODUCER),
+    ):
         messages.put(hops.Message("order 42 placed"))  # sent with no inject
         hops.consume(tracer, messages)  # even in the sender's own thread and context
     send, process = the(span_exporter, "send orders"), the(span_exporter, "process orders")
