@@ -17,7 +17,6 @@ from opentelemetry.trace import SpanKind, Tracer
 
 # docs-region: raw-http-client
 def fetch_stock(tracer: Tracer, url: str) -> bytes:
-    """A GET through urllib, which nothing instruments here: the client span and the headers are ours."""
     attributes = {"http.request.method": "GET", "url.full": url}
     with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT, attributes=attributes):
         headers: dict[str, str] = {}
@@ -37,11 +36,9 @@ def stock_server(tracer: Tracer) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             caller = propagate.extract(self.headers)  # the caller's context (this thread has none)
             with tracer.start_as_current_span("GET /stock", context=caller, kind=SpanKind.SERVER):
-                body = b"LAMP-9 5\n"
                 self.send_response(200)
-                self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(b"LAMP-9 5\n")
                 # docs-endregion: raw-http-server
 
         def log_message(self, format: str, *args: object) -> None:
@@ -50,13 +47,15 @@ def stock_server(tracer: Tracer) -> ThreadingHTTPServer:
     return ThreadingHTTPServer(("127.0.0.1", 0), StockHandler)
 
 
-# docs-region: message-headers
 @dataclass(frozen=True)
 class Message:
+    """A message as a queue would carry it: a body, and headers for whatever travels beside it."""
+
     body: str
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# docs-region: message-headers
 def publish(tracer: Tracer, messages: queue.Queue[Message], body: str) -> None:
     with tracer.start_as_current_span("send orders", kind=SpanKind.PRODUCER):
         message = Message(body)

@@ -30,14 +30,6 @@ async def check_stock_soon(tracer: Tracer) -> None:
     check_stock(tracer)
 
 
-# docs-region: create-task
-async def order_with_task(tracer: Tracer) -> None:
-    with tracer.start_as_current_span("handle order"):
-        # The task starts in a copy of the current context: its spans belong to this request.
-        await asyncio.create_task(check_stock_soon(tracer))
-        # docs-endregion: create-task
-
-
 # docs-region: stock-worker
 @dataclass(frozen=True)
 class StockCheck:
@@ -47,7 +39,6 @@ class StockCheck:
 
 
 async def stock_worker(tracer: Tracer, queue: asyncio.Queue[StockCheck]) -> None:
-    """One long-lived task, started once, that works for every request through a queue."""
     while True:
         job = await queue.get()
         with tracer.start_as_current_span("check stock", context=job.context) as span:
@@ -56,31 +47,29 @@ async def stock_worker(tracer: Tracer, queue: asyncio.Queue[StockCheck]) -> None
         # docs-endregion: stock-worker
 
 
-# docs-region: queue-lost
+# docs-region: asyncio-orders
+async def order_with_task(tracer: Tracer) -> None:
+    with tracer.start_as_current_span("handle order"):
+        await asyncio.create_task(check_stock_soon(tracer))  # the task copies the current context
+
+
 async def order_through_queue(tracer: Tracer, queue: asyncio.Queue[StockCheck]) -> None:
     with tracer.start_as_current_span("handle order"):
         await queue.put(StockCheck("LAMP-9"))  # the job knows nothing of this request
         await queue.join()
-        # docs-endregion: queue-lost
 
 
-# docs-region: queue-carried
 async def order_through_queue_with_context(tracer: Tracer, queue: asyncio.Queue[StockCheck]) -> None:
     with tracer.start_as_current_span("handle order"):
         await queue.put(StockCheck("LAMP-9", context.get_current()))  # the request's context rides along
         await queue.join()
-        # docs-endregion: queue-carried
+        # docs-endregion: asyncio-orders
 
 
 # docs-region: threads-lost
 async def order_run_in_executor(tracer: Tracer) -> None:
     with tracer.start_as_current_span("handle order"):
         await asyncio.get_running_loop().run_in_executor(None, check_stock, tracer)
-
-
-def order_submit(tracer: Tracer, pool: Executor) -> None:
-    with tracer.start_as_current_span("handle order"):
-        pool.submit(check_stock, tracer).result()
 
 
 def order_thread(tracer: Tracer) -> None:
@@ -91,16 +80,15 @@ def order_thread(tracer: Tracer) -> None:
         # docs-endregion: threads-lost
 
 
+def order_submit(tracer: Tracer, pool: Executor) -> None:
+    with tracer.start_as_current_span("handle order"):
+        pool.submit(check_stock, tracer).result()
+
+
 # docs-region: threads-carried
 async def order_to_thread(tracer: Tracer) -> None:
     with tracer.start_as_current_span("handle order"):
         await asyncio.to_thread(check_stock, tracer)  # copies the context into the thread
-
-
-async def order_run_in_executor_with_context(tracer: Tracer) -> None:
-    with tracer.start_as_current_span("handle order"):
-        work_in_context = contextvars.copy_context().run
-        await asyncio.get_running_loop().run_in_executor(None, work_in_context, check_stock, tracer)
 
 
 def order_submit_with_context(tracer: Tracer, pool: Executor) -> None:
@@ -110,8 +98,7 @@ def order_submit_with_context(tracer: Tracer, pool: Executor) -> None:
 
 def order_thread_with_context(tracer: Tracer) -> None:
     with tracer.start_as_current_span("handle order"):
-        request = context.get_current()
-        worker = threading.Thread(target=run_attached, args=(request, check_stock, tracer))
+        worker = threading.Thread(target=run_attached, args=(context.get_current(), check_stock, tracer))
         worker.start()
         worker.join()
 
@@ -125,9 +112,14 @@ def run_attached(request: Context, work: Callable[[Tracer], None], tracer: Trace
         # docs-endregion: threads-carried
 
 
+async def order_run_in_executor_with_context(tracer: Tracer) -> None:
+    with tracer.start_as_current_span("handle order"):
+        work_in_context = contextvars.copy_context().run
+        await asyncio.get_running_loop().run_in_executor(None, work_in_context, check_stock, tracer)
+
+
 # docs-region: job-started-in-request
 async def restock_job(tracer: Tracer, runs: int) -> None:
-    """A job like inventory's restock, but its spans start in whatever context is current."""
     for _ in range(runs):
         await asyncio.sleep(0)
         with tracer.start_as_current_span("restock"):
@@ -136,7 +128,7 @@ async def restock_job(tracer: Tracer, runs: int) -> None:
 
 async def place_first_order(tracer: Tracer, runs: int) -> asyncio.Task[None]:
     with tracer.start_as_current_span("handle order"):
-        # Started lazily, by the first request: the job copies this request's context, for good.
+        # Started lazily, by the first request: the job copies this request's context for good.
         return asyncio.create_task(restock_job(tracer, runs))
         # docs-endregion: job-started-in-request
 
@@ -164,6 +156,7 @@ async def read_rows_in_span(tracer: Tracer) -> AsyncGenerator[str, None]:
             yield row
     finally:
         span.end()
+        # docs-endregion: generator-carried
 
 
 async def first_row_closed_here(tracer: Tracer) -> str:
@@ -172,4 +165,3 @@ async def first_row_closed_here(tracer: Tracer) -> str:
             row = await anext(rows)
         check_stock(tracer)
         return row
-        # docs-endregion: generator-carried

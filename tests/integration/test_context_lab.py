@@ -175,15 +175,22 @@ def test_a_thread_carries_an_attached_context(tracer: Tracer, span_exporter: InM
 
 
 async def test_a_job_started_by_a_request_hangs_every_run_under_that_request(
-    tracer: Tracer, span_exporter: InMemorySpanExporter
+    make_telemetry: MakeTelemetry, span_exporter: InMemorySpanExporter
 ) -> None:
-    await (await lab.place_first_order(tracer, runs=2))
+    tracer = make_telemetry("inventory").tracer("inventory")  # its provider copies tracemesh.* baggage
+    token = context.attach(baggage.set_baggage("tracemesh.scenario", "slow-query"))
+    try:
+        job = await lab.place_first_order(tracer, runs=2)
+    finally:
+        context.detach(token)
+    await job
     request = the(span_exporter, "handle order")
     runs = [span for span in span_exporter.get_finished_spans() if span.name == "restock"]
     assert len(runs) == 2
     for run in runs:
         assert_child(run, request)
         assert run.start_time >= request.end_time  # a child that starts after its parent ended
+        assert run.attributes["tracemesh.scenario"] == "slow-query"  # the request's baggage, every run
 
 
 class ShortRepository:
@@ -220,16 +227,23 @@ async def test_inventorys_restock_is_a_trace_of_its_own_even_when_a_request_star
 # generators
 
 
+async def ended(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
+    """The span once it has ended, giving the event loop a few turns: it closes an abandoned generator in
+    a task of its own."""
+    for _ in range(10):
+        if any(span.name == name for span in exporter.get_finished_spans()):
+            break
+        await asyncio.sleep(0)
+    return the(exporter, name)
+
+
 async def test_a_span_held_open_across_a_yield_leaks_and_fails_to_detach(
     tracer: Tracer, span_exporter: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="opentelemetry.context"):
         assert await lab.first_row(tracer) == "LAMP-9"
-        for _ in range(10):  # the event loop closes the abandoned generator in a task of its own
-            if any(span.name == "read rows" for span in span_exporter.get_finished_spans()):
-                break
-            await asyncio.sleep(0)
-    request, work, rows = (*handed_off(span_exporter), the(span_exporter, "read rows"))
+        rows = await ended(span_exporter, "read rows")
+    request, work = handed_off(span_exporter)
     assert_child(rows, request)
     assert_child(work, rows)  # the wrong parent: "read rows" was still current after the generator paused
     assert rows.end_time > request.end_time
@@ -241,8 +255,8 @@ async def test_a_span_not_made_current_in_a_generator_closed_in_place_leaves_the
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="opentelemetry.context"):
         assert await lab.first_row_closed_here(tracer) == "LAMP-9"
-        await asyncio.sleep(0)
-    request, work, rows = (*handed_off(span_exporter), the(span_exporter, "read rows"))
+        rows = await ended(span_exporter, "read rows")
+    request, work = handed_off(span_exporter)
     assert_child(rows, request)
     assert_child(work, request)
     assert rows.end_time <= request.end_time
