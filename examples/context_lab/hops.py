@@ -1,7 +1,7 @@
 """Carrying the context by hand over hops no instrumentation covers: an HTTP call made with the standard
 library, and a message whose headers are a dict. `opentelemetry.propagate` writes the current context
 into the carrier on one side (inject) and reads it back on the other (extract), with the propagators
-the process is configured with. tests/unit/test_context_lab.py proves both hops join one trace."""
+the process is configured with. tests/integration/test_context_lab.py proves both hops join one trace."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Context inside one process: asyncio tasks, a queue, threads, a background job and a generator, each
-shown losing the request's context and carrying it. tests/unit/test_context_lab.py proves each case
+shown losing the request's context and carrying it. tests/integration/test_context_lab.py proves each case
 with real spans: an orphan or a wrong parent when the context is lost, one tree when it is carried."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pytest
 from opentelemetry import baggage, context, propagate
@@ -28,7 +28,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from context_lab import hops
 from context_lab import in_process as lab
 from inventory.service import InventoryService
-from telemetry import Telemetry
 from tests.integration.conftest import MakeTelemetry
 from tests.integration.spans import named, wait_for
 
@@ -124,6 +123,8 @@ async def test_a_worker_fed_by_a_queue_works_in_its_own_context_unless_the_job_c
         assert_child(work, request)
     finally:
         worker.cancel()
+        with suppress(asyncio.CancelledError):
+            await worker
 
 
 # threads
@@ -174,15 +175,22 @@ def test_a_thread_carries_an_attached_context(tracer: Tracer, span_exporter: InM
 # background jobs
 
 
+@contextmanager
+def scenario_baggage(scenario: str) -> Iterator[None]:
+    """Makes current a context whose baggage names a demo scenario, as a request's would."""
+    token = context.attach(baggage.set_baggage("tracemesh.scenario", scenario))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
 async def test_a_job_started_by_a_request_hangs_every_run_under_that_request(
     make_telemetry: MakeTelemetry, span_exporter: InMemorySpanExporter
 ) -> None:
     tracer = make_telemetry("inventory").tracer("inventory")  # its provider copies tracemesh.* baggage
-    token = context.attach(baggage.set_baggage("tracemesh.scenario", "slow-query"))
-    try:
+    with scenario_baggage("slow-query"):
         job = await lab.place_first_order(tracer, runs=2)
-    finally:
-        context.detach(token)
     await job
     request = the(span_exporter, "handle order")
     runs = [span for span in span_exporter.get_finished_spans() if span.name == "restock"]
@@ -206,15 +214,10 @@ class ShortRepository:
 async def test_inventorys_restock_is_a_trace_of_its_own_even_when_a_request_starts_it(
     make_telemetry: MakeTelemetry, span_exporter: InMemorySpanExporter
 ) -> None:
-    telemetry: Telemetry = make_telemetry("inventory")
-    tracer = telemetry.tracer("inventory")
+    tracer = make_telemetry("inventory").tracer("inventory")
     service = InventoryService(ShortRepository(), tracer)
-    token = context.attach(baggage.set_baggage("tracemesh.scenario", "slow-query"))
-    try:
-        with tracer.start_as_current_span("handle order"):
-            restocking = asyncio.create_task(service.restock({"LAMP-9": 5}))
-    finally:
-        context.detach(token)
+    with scenario_baggage("slow-query"), tracer.start_as_current_span("handle order"):
+        restocking = asyncio.create_task(service.restock({"LAMP-9": 5}))
     assert await restocking == {"LAMP-9": 2}
     request, restock = the(span_exporter, "handle order"), the(span_exporter, "restock")
     assert restock.parent is None
