@@ -20,5 +20,5 @@ def test_the_readme_links_are_among_those_checked() -> None:
     docs = Docs(ROOT)
     assert "README.md" in docs.pages()
     targets = {link.target for link in docs.page("README.md").links}
-    assert {"deploy/README.md", "#how-tracemesh-fails", "docs/images/demo-page.png"} <= targets
-    assert "how-tracemesh-fails" in docs.page("README.md").anchors
+    assert {"deploy/README.md", "docs/results/faults.md", "docs/images/demo-page.png"} <= targets
+    assert "where-to-go-next" in docs.page("README.md").anchors
