@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # A variable as the tables write it: `GATEWAY_PORT`.
 _VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 _VALUE = re.compile(r"`([^`]*)`")
+# Where a default's own value ends and a remark begins: " (" in English, a full-width parenthesis in Chinese.
+_REMARK = re.compile("(?: \\(|\uff08)")
 
 
 def test_the_docs_are_consistent() -> None:
@@ -32,7 +34,7 @@ def test_the_docs_are_consistent() -> None:
 def test_the_readme_links_are_among_those_checked() -> None:
     """Guards against a check that passes because it read nothing."""
     docs = Docs(ROOT)
-    assert "README.md" in docs.pages()
+    assert {"README.md", "README.zh.md"} <= set(docs.pages())
     targets = {link.target for link in docs.page("README.md").links}
     wanted = {"deploy/README.md#docker-compose", "docs/results/faults.md", "docs/images/waterfall.png"}
     assert wanted <= targets
@@ -73,15 +75,15 @@ def section(page: Page, anchor: str) -> list[str]:
 
 def variable_table(lines: list[str]) -> dict[str, str | None]:
     """The variables a table names in its first column, each with the default its second column shows: the
-    values in backticks before any parenthesis, one for each variable of the row or one for all of them
-    (None when the row shows no such value, or a count that fits neither)."""
+    values in backticks before any remark in parentheses, one for each variable of the row or one for all of
+    them (None when the row shows no such value, or a count that fits neither)."""
     table: dict[str, str | None] = {}
     for line in lines:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if not line.lstrip().startswith("|") or len(cells) < 2:
             continue
         variables = _VARIABLE.findall(cells[0])
-        defaults = _VALUE.findall(cells[1].split(" (")[0])
+        defaults = _VALUE.findall(_REMARK.split(cells[1], maxsplit=1)[0])
         for number, variable in enumerate(variables):
             if len(defaults) == len(variables):
                 table[variable] = defaults[number]
@@ -117,6 +119,7 @@ def read_in_code(variable: str) -> bool:
     ("page", "anchor", "classes"),
     [
         ("README.md", "configuration", [*SETTINGS.values(), TelemetrySettings]),
+        ("README.zh.md", "配置项", [*SETTINGS.values(), TelemetrySettings]),
         ("docs/demo.md", "load-make-load", list(CLIENTS.values())),
     ],
 )
@@ -141,6 +144,7 @@ def test_the_table_reader_sees_what_a_row_says() -> None:
         "| variable | default | meaning |",
         "| `A_HOST`, `A_PORT` | `127.0.0.1`, `8080` | where |",
         "| `A_ON` | `false` (`true` in `make run`) | whether |",
+        "| `B_ON` | `true`\uff08`make run` 中为 `false`\uff09 | 是否 |",
         "| `A_LOG`, `B_LOG` | `INFO` | level |",
         "| `A_SIZE`, `B_SIZE` | 5000 ms, 2048 | sizes |",
     ]
@@ -148,6 +152,7 @@ def test_the_table_reader_sees_what_a_row_says() -> None:
         "A_HOST": "127.0.0.1",
         "A_PORT": "8080",
         "A_ON": "false",
+        "B_ON": "true",
         "A_LOG": "INFO",
         "B_LOG": "INFO",
         "A_SIZE": None,

@@ -1,5 +1,5 @@
-"""The propagation diagram (README and chapter 1, in both languages) names what the code really sends on
-each hop: the propagators' keys between services, keys the gateway's edge policy rewrites coming in, the
+"""The propagation diagram (both READMEs, and chapter 1 in both languages) names what the code really sends
+on each hop: the propagators' keys between services, keys the gateway's edge policy rewrites coming in, the
 response propagator's header going out, and nothing to the databases or the trace backend."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The pages that draw the diagram, by language; pages of one language draw the same one.
 PAGES = {
     "en": ["README.md", "docs/tutorial/en/01-first-trace.md"],
-    "zh": ["docs/tutorial/zh/01-first-trace.md"],
+    "zh": ["README.zh.md", "docs/tutorial/zh/01-first-trace.md"],
 }
 # An edge as the diagram writes it: source -->|"label"| target (-.-> for a dotted one).
 _EDGE = re.compile(r'^\s*(\w+)\s*-\.?->\|"([^"]*)"\|\s*(\w+)\s*$')
