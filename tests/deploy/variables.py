@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic_settings import BaseSettings
 
 from gateway.settings import GatewaySettings
@@ -28,8 +30,19 @@ PORT_VARIABLE = {"gateway": "GATEWAY_PORT", "orders": "ORDERS_PORT", "inventory"
 
 
 def variables_of(settings: type[BaseSettings]) -> set[str]:
+    return set(defaults_of(settings))
+
+
+def defaults_of(settings: type[BaseSettings]) -> dict[str, Any]:
+    """Each variable `settings` reads, with the default it falls back to. A field's variable is its prefixed
+    name, or its alias when it has one (TRACEMESH_OTLP_ENCODER), as pydantic-settings reads them."""
     prefix = settings.model_config.get("env_prefix", "")
-    return {f"{prefix}{name}".upper() for name in settings.model_fields}
+    found: dict[str, Any] = {}
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        variable = alias if isinstance(alias, str) else f"{prefix}{name}"
+        found[variable.upper()] = field.default
+    return found
 
 
 def is_read_by(service: str, variable: str) -> bool:
@@ -40,6 +53,11 @@ def is_read_by(service: str, variable: str) -> bool:
         read |= variables_of(DEMO_SETTINGS[service])
     if variable in read:
         return True
+    return is_sdk_variable(variable)
+
+
+def is_sdk_variable(variable: str) -> bool:
+    """True when the OpenTelemetry SDK or its exporters read `variable` themselves."""
     return any(
         variable == known or (known.endswith("_") and variable.startswith(known)) for known in SDK_VARIABLES
     )

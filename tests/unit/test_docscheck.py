@@ -506,6 +506,56 @@ def test_a_page_without_its_twin_is_reported(tmp_path: Path) -> None:
     ]
 
 
+README_EN = """
+# tracemesh
+
+[中文](README.zh.md)
+
+## Quick start
+
+<!-- run -->
+```sh
+curl -s http://127.0.0.1:8080/products
+```
+"""
+
+README_ZH = """
+# tracemesh
+
+[English](README.md)
+
+## 快速上手
+
+<!-- run -->
+```sh
+curl -s http://127.0.0.1:8080/products
+```
+"""
+
+
+def test_a_chinese_readme_is_checked_as_the_readmes_twin(tmp_path: Path) -> None:
+    write(tmp_path, "README.md", README_EN)
+    write(tmp_path, "README.zh.md", README_ZH)
+    assert check(tmp_path) == []
+    write(tmp_path, "README.zh.md", README_ZH.replace("/products", "/orders") + "[坏链接](docs/nothing.md)\n")
+    problems = [str(found) for found in check(tmp_path)]
+    assert any(found.startswith("README.zh.md:8: runnable block 1 differs") for found in problems), problems
+    assert any(found.startswith("README.zh.md:11: broken link docs/nothing.md") for found in problems), (
+        problems
+    )
+    write(tmp_path, "README.zh.md", README_ZH.replace("[English](README.md)", "English"))
+    problems = [str(found) for found in check(tmp_path)]
+    assert "README.zh.md:1: its top does not link to its twin README.md" in problems
+
+
+def test_an_english_readme_may_stand_alone_but_not_a_chinese_one(tmp_path: Path) -> None:
+    write(tmp_path, "README.md", README_EN.replace("[中文](README.zh.md)", ""))
+    assert check(tmp_path) == []
+    (tmp_path / "README.md").unlink()
+    write(tmp_path, "README.zh.md", README_ZH.replace("[English](README.md)", ""))
+    assert [str(found) for found in check(tmp_path)] == ["README.zh.md: has no twin README.md"]
+
+
 def test_check_finds_an_unterminated_region_anywhere_in_the_repository(tmp_path: Path) -> None:
     write(tmp_path, "services/app.py", source("x = 1", "# docs-region: forgotten", "y = 2"))
     write(tmp_path, "README.md", "# tracemesh\n")

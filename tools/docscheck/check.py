@@ -1,5 +1,6 @@
 """`sync` and `check`: excerpts against the regions they quote, links and anchors, and the two languages
-of the tutorial side by side. Everything here is offline and fast; `run` is the slow part."""
+of the tutorial, the template guide and the README side by side. Everything here is offline and fast; `run`
+is the slow part."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from docscheck.regions import Region, Scan, scan
 
 TUTORIAL_EN, TUTORIAL_ZH = "docs/tutorial/en", "docs/tutorial/zh"
 TEMPLATE_EN, TEMPLATE_ZH = "docs/template.md", "docs/template.zh.md"
+README_EN, README_ZH = "README.md", "README.zh.md"
 SYNC_COMMAND = ".venv/bin/python -m docscheck sync"
 # A target with a scheme (https:, mailto:) or a network path is not the checker's to resolve.
 _EXTERNAL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
@@ -31,8 +33,8 @@ class Docs:
         self._scans: dict[str, Scan] = {}
 
     def pages(self) -> list[str]:
-        """The checked pages: README.md and every Markdown file under docs/."""
-        found = ["README.md"] if (self.root / "README.md").is_file() else []
+        """The checked pages: README.md, README.zh.md and every Markdown file under docs/."""
+        found = [page for page in (README_EN, README_ZH) if (self.root / page).is_file()]
         docs = self.root / "docs"
         found += sorted(path.relative_to(self.root).as_posix() for path in docs.rglob("*.md"))
         return found
@@ -203,6 +205,12 @@ def twins(docs: Docs) -> tuple[list[tuple[str, str]], list[Problem]]:
     elif has_en or has_zh:
         present, missing = (TEMPLATE_EN, TEMPLATE_ZH) if has_en else (TEMPLATE_ZH, TEMPLATE_EN)
         problems.append(Problem(present, 0, f"has no twin {missing}"))
+    # The entry page may stand alone in English; a Chinese one is its twin.
+    if (root / README_ZH).is_file():
+        if (root / README_EN).is_file():
+            pairs.append((README_EN, README_ZH))
+        else:
+            problems.append(Problem(README_ZH, 0, f"has no twin {README_EN}"))
     return pairs, problems
 
 
