@@ -113,9 +113,7 @@ async def test_the_gateway_edge_rewrites_every_key_a_caller_sends() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         seen.append(scope["headers"])
 
-    policy = EdgePolicy(
-        app, scenarios_enabled=False, trace_context=TraceContextPolicy.RESTART, baggage_keys=frozenset()
-    )
+    policy = EdgePolicy(app, trace_context=TraceContextPolicy.RESTART, baggage_keys=frozenset())
     headers = [(key.encode(), values[key].encode()) for key in sorted(inbound)] + [(b"accept", b"*/*")]
     await policy({"type": "http", "headers": headers}, None, None)  # type: ignore[arg-type]
     assert seen == [[(b"accept", b"*/*")]]
