@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -101,8 +102,26 @@ def test_a_replayed_reservation_takes_stock_once(inventory_url: str) -> None:
 
 
 def test_invalid_bodies_get_422(inventory_url: str) -> None:
-    assert reserve(inventory_url, "order-4", "LAMP-9", 0).status_code == 422
-    assert httpx.post(f"{inventory_url}/reservations", content=b"{").status_code == 422
+    zero = reserve(inventory_url, "order-4", "LAMP-9", 0)
+    assert zero.status_code == 422
+    # The answer names the one field at fault, and why.
+    assert [(p["loc"], p["type"]) for p in zero.json()["detail"]] == [
+        (["body", "quantity"], "greater_than_equal")
+    ]
+    undeclared = httpx.post(f"{inventory_url}/reservations", content=b"{")
+    assert undeclared.status_code == 422
+    # Without Content-Type: application/json the body is not read as JSON at all, so it is not an object.
+    assert [(p["loc"], p["type"]) for p in undeclared.json()["detail"]] == [
+        (["body"], "model_attributes_type")
+    ]
+    malformed = httpx.post(
+        f"{inventory_url}/reservations", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 422
+    assert [problem["type"] for problem in malformed.json()["detail"]] == ["json_invalid"]
+    # Nothing was taken or recorded: the stock is whole, and the id is still free.
+    assert httpx.get(f"{inventory_url}/products/LAMP-9").json()["stock"] == 5
+    assert reserve(inventory_url, "order-4", "LAMP-9", 1).status_code == 201
 
 
 async def test_concurrent_reservations_never_oversell(inventory_url: str) -> None:
@@ -119,6 +138,17 @@ async def test_concurrent_reservations_never_oversell(inventory_url: str) -> Non
         stock = (await client.get("/products/LAMP-9")).json()["stock"]
     assert statuses == [201] * 5 + [409] * 20
     assert stock == 0
+    reserved = [response.json() for response in responses if response.status_code == 201]
+    refused = [response.json()["error"] for response in responses if response.status_code == 409]
+    # Each of the five took one unit in turn: the stock each left behind is 4, 3, 2, 1, 0 in some order.
+    assert sorted(r["remaining_stock"] for r in reserved) == [0, 1, 2, 3, 4]
+    assert all((r["sku"], r["quantity"]) == ("LAMP-9", 1) for r in reserved)
+    assert len({r["reservation_id"] for r in reserved}) == 5
+    # Every refusal says why, in the documented shape, with its own trace.
+    assert {error["code"] for error in refused} == {"insufficient_stock"}
+    assert all(error["message"] == "1 of 'LAMP-9' requested, 0 in stock" for error in refused)
+    assert len({error["trace_id"] for error in refused}) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{32}", error["trace_id"]) for error in refused)
 
 
 def test_health_checks_are_not_traced(inventory_url: str, span_exporter: InMemorySpanExporter) -> None:
