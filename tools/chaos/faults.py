@@ -71,6 +71,7 @@ class Outcome:
         return (
             self.tally.failed_badly == 0
             and self.tally.keys_with_two_orders == 0
+            and self.tally.on_the_wire == self.tally.sent
             and self.verdict.holds
             and not any(n.startswith("NOT") for n in self.notes)
         )
