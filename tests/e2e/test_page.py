@@ -16,6 +16,7 @@ JAEGER_UI = "http://jaeger.example:16686"
 # Kept after the run (CI can publish the folder); git ignores it.
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SERVICES = {"gateway", "orders", "inventory"}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_a_slow_query_order_is_flagged_slow(page: Page, mesh: Mesh) -> None:
     assert {span.attributes.get("tracemesh.scenario") for span in spans} == {"slow-query"}
 
 
-def test_an_order_beyond_the_stock_shows_the_409_and_its_trace(page: Page) -> None:
+def test_an_order_beyond_the_stock_shows_the_409_and_its_trace(page: Page, mesh: Mesh) -> None:
     page.select_option("#sku", "LAMP-9")
     page.fill("#quantity", "1000")
     page.click("#place")
@@ -108,10 +109,38 @@ def test_an_order_beyond_the_stock_shows_the_409_and_its_trace(page: Page) -> No
     assert "409" in entry["text"]
     assert "1000 of 'LAMP-9' requested" in entry["text"]
     assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"])
+    assert entry["href"] == f"{JAEGER_UI}/trace/{entry['trace_id']}"
+    # The linked trace is this refusal's: three server spans, and inventory's step saying why.
+    spans = mesh.trace(
+        entry["trace_id"], lambda spans: {s.service for s in spans if s.kind == "SERVER"} == SERVICES
+    )
+    assert {span.service for span in spans if span.kind == "SERVER"} == SERVICES
+    (step,) = [span for span in spans if span.name == "reserve stock"]
+    assert step.attributes["tracemesh.reservation.outcome"] == "insufficient_stock"
+    assert (step.attributes["tracemesh.sku"], step.attributes["tracemesh.quantity"]) == ("LAMP-9", 1000)
 
 
-def test_a_burst_places_ten_orders_each_with_its_own_trace(page: Page) -> None:
+def test_a_burst_places_ten_orders_each_with_its_own_trace(page: Page, mesh: Mesh) -> None:
+    page.select_option("#sku", "STICKER-3")
+    before = int(stock_shown(page, "STICKER-3"))
     page.click("#burst")
     expect(page.locator("#log tbody tr")).to_have_count(10)
     ids = {page.locator("#log tbody tr a.trace").nth(i).inner_text() for i in range(10)}
     assert len(ids) == 10
+    # Every one was placed, and each id on the page is the trace the services exported for it.
+    rows = [page.locator("#log tbody tr").nth(i) for i in range(10)]
+    assert [row.locator("td.result").inner_text() for row in rows] == ["201 confirmed"] * 10
+    assert all("ok" in (row.get_attribute("class") or "").split() for row in rows)
+    for trace_id in ids:
+        spans = mesh.trace(
+            trace_id, lambda spans: {s.service for s in spans if s.kind == "SERVER"} == SERVICES
+        )
+        gateway = [span for span in spans if span.service == "gateway" and span.kind == "SERVER"]
+        assert [span.name for span in gateway] == ["POST /orders"], trace_id
+    # The product list follows the ten orders.
+    expect(page.locator("#products tbody tr", has_text="STICKER-3")).to_contain_text(str(before - 10))
+
+
+def stock_shown(page: Page, sku: str) -> str:
+    """The stock the page's product table shows for `sku`."""
+    return page.locator("#products tbody tr", has_text=sku).locator("td").nth(2).inner_text()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
-from docscheck.check import Docs, check
+from docscheck.check import Docs, check, resync_hint
 from docscheck.pages import Page
 from tests.deploy.variables import CLIENTS, DEMO_SETTINGS, SETTINGS, defaults_of, is_sdk_variable
 from tracemesh_common.settings import TelemetrySettings
@@ -28,7 +28,10 @@ _REMARK = re.compile("(?: \\(|\uff08)")
 
 def test_the_docs_are_consistent() -> None:
     problems = check(ROOT)
-    assert problems == [], "python -m docscheck check:\n" + "\n".join(map(str, problems))
+    # Any edit inside quoted code fails here, behaviour changed or not: the hint says which excerpts and
+    # the one command that re-syncs them.
+    hint = resync_hint(problems)
+    assert problems == [], "\n".join([hint, "python -m docscheck check:", *map(str, problems)])
 
 
 def test_the_readme_links_are_among_those_checked() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from docscheck import runner
 from docscheck.__main__ import main
-from docscheck.check import check, sync
+from docscheck.check import SYNC_COMMAND, check, resync_hint, sync
 from docscheck.deploy import commands, validate
 from docscheck.mesh import MeshLog
 from docscheck.pages import parse
@@ -361,6 +361,32 @@ def test_an_excerpt_edited_by_hand_is_drift(tmp_path: Path) -> None:
     assert "differs from its region" in str(problem)
     assert "-return None" in str(problem)
     assert "+return span" in str(problem)
+
+
+def test_a_drifted_excerpt_names_itself_its_region_and_the_command_that_resyncs_it(tmp_path: Path) -> None:
+    write(tmp_path, "app.py", APP)
+    write(tmp_path, "docs/page.md", excerpt_page("span = start()\nreturn None\n"))
+    problems = check(tmp_path)
+    [problem] = problems
+    assert str(problem).startswith(
+        "docs/page.md:3: excerpt app.py#handler differs from its region at app.py:2"
+    )
+    assert f"run `{SYNC_COMMAND}`" in str(problem)
+    assert resync_hint(problems) == (
+        "1 quoted region(s) changed since the docs were synced: app.py#handler. "
+        f"If the change is meant, run `{SYNC_COMMAND}` and commit the pages it rewrites."
+    )
+    # The command named is the one that fixes it.
+    assert SYNC_COMMAND == ".venv/bin/python -m docscheck sync"
+    assert main(["--root", str(tmp_path), "sync"]) == 0
+    assert check(tmp_path) == []
+
+
+def test_problems_other_than_drift_get_no_resync_hint(tmp_path: Path) -> None:
+    write(tmp_path, "docs/page.md", "# Page\n\n[gone](missing.md)\n")
+    problems = check(tmp_path)
+    assert problems
+    assert resync_hint(problems) == ""
 
 
 def test_sync_indents_an_excerpt_inside_a_list(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ class Outcome:
         return (
             self.tally.failed_badly == 0
             and self.tally.keys_with_two_orders == 0
+            and self.tally.on_the_wire == self.tally.sent
             and self.verdict.holds
             and not any(n.startswith("NOT") for n in self.notes)
         )
@@ -135,7 +136,7 @@ def run(fault: str, database: str, workdir: Path, *, seconds: float, concurrency
             bounded = growth < MAX_RSS_GROWTH_MIB
             state.notes.append(f"{'' if bounded else 'NOT bounded: '}RSS grew {growth:.0f} MiB at most")
         state.cleanup.close()
-        verdict = _settled_verdict(orders_db, inventory_db)
+        verdict = _settled_verdict(orders_db, inventory_db, tally.order_of_key)
         spans_lost = _spans_lost(mesh.store, tally.traces) if chosen.receive else None
         # A graceful stop: every fault is lifted by now, the trace backend back, so each service flushes.
         mesh.stop_all()
@@ -181,13 +182,16 @@ def _repeats(tally: Tally) -> str:
     )
 
 
-def _settled_verdict(orders_db: str, inventory_db: str, timeout: float = 30) -> invariant.Verdict:
-    """The invariant, once the sweep has settled every pending order (or the time is up)."""
+def _settled_verdict(
+    orders_db: str, inventory_db: str, answered: dict[str, str], timeout: float = 30
+) -> invariant.Verdict:
+    """The invariant, once the sweep has settled every pending order (or the time is up). `answered`: the
+    order each key was answered 201 with."""
     deadline = time.monotonic() + timeout
-    verdict = invariant.check(orders_db, inventory_db)
+    verdict = invariant.check(orders_db, inventory_db, answered=answered)
     while verdict.pending and time.monotonic() < deadline:
         time.sleep(0.5)
-        verdict = invariant.check(orders_db, inventory_db)
+        verdict = invariant.check(orders_db, inventory_db, answered=answered)
     if verdict.pending:
         return invariant.Verdict(
             False, [*verdict.problems, f"{verdict.pending} orders still pending"], verdict.pending

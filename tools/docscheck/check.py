@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -118,16 +119,35 @@ def region_of(docs: Docs, page: Page, block: Block) -> Region | Problem:
     return found
 
 
-def _drift(page: Page, block: Block, region: Region) -> Problem:
+@dataclass(frozen=True)
+class Drift(Problem):
+    """An excerpt that no longer shows what its region holds: `excerpt` is its path#region reference."""
+
+    excerpt: str = ""
+
+
+def _drift(page: Page, block: Block, region: Region) -> Drift:
     assert block.marker is not None
+    excerpt = block.marker.argument
     diff = difflib.unified_diff(
         block.content.splitlines(), list(region.lines), "page", "source", lineterm="", n=0
     )
     shown = "\n      ".join(list(diff)[2:12])
-    message = (
-        f"excerpt {block.marker.argument} differs from its region (run `{SYNC_COMMAND}`):\n      {shown}"
+    source = f"{excerpt.partition('#')[0]}:{region.line}"
+    message = f"excerpt {excerpt} differs from its region at {source} (run `{SYNC_COMMAND}`):\n      {shown}"
+    return Drift(page.path, block.marker.line, message, excerpt)
+
+
+def resync_hint(problems: list[Problem]) -> str:
+    """What to do about excerpts that drifted from the code they quote ("" when none did): the one command
+    that re-syncs them. A check that fails on any edit of quoted code is meant; the fix is this command."""
+    drifted = sorted({problem.excerpt for problem in problems if isinstance(problem, Drift)})
+    if not drifted:
+        return ""
+    return (
+        f"{len(drifted)} quoted region(s) changed since the docs were synced: {', '.join(drifted)}. "
+        f"If the change is meant, run `{SYNC_COMMAND}` and commit the pages it rewrites."
     )
-    return Problem(page.path, block.marker.line, message)
 
 
 def rewrite(text: str, rewrites: list[tuple[Block, Region]]) -> str:
