@@ -19,12 +19,14 @@ from devrun.databases import POSTGRES_URL, postgres_database
 from devrun.mesh import free_port
 from inventory.domain import StoreUnavailable as StockUnavailable
 from orders.domain import StoreUnavailable as OrdersUnavailable
-from tracemesh_common.database import Database
+from tracemesh_common.database import Database, create_engine
+from tracemesh_common.migrations import upgrade
 
 __all__ = [
     "POSTGRES_URL",
     "LoopThread",
     "free_port",
+    "migrate",
     "orders_database",
     "postgres_database",
     "require_chromium",
@@ -45,6 +47,19 @@ def orders_database(url: str, **engine_options: Any) -> Database:
 def stock_database(url: str, **engine_options: Any) -> Database:
     """inventory's database, as inventory's app makes it."""
     return Database(url, lambda: StockUnavailable("stock database unavailable"), **engine_options)
+
+
+def migrate(service: str, url: str) -> None:
+    """Brings a service's database to its newest schema, as `python -m <service>.migrate` does."""
+
+    async def run() -> None:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine, service)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 def require_postgres() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import DateTime, Integer, String, exists, func, insert, literal, select, update
+from sqlalchemy import DateTime, Integer, String, exists, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,7 @@ from inventory.domain import (
     ReservationConflict,
     UnknownProduct,
 )
-from inventory.models import Base, ProductRow, RefusalRow, ReservationRow, RestockRow
+from inventory.models import ProductRow, RefusalRow, ReservationRow, RestockRow
 from tracemesh_common.database import Database
 
 
@@ -27,14 +27,6 @@ class StockRepository:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-
-    async def create_schema(self, catalogue: list[Product]) -> None:
-        """Creates the tables and, on an empty database, the catalogue."""
-        async with self.database.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
-        async with self.database.transaction() as session:
-            if await session.scalar(select(func.count()).select_from(ProductRow)) == 0:
-                session.add_all(ProductRow(sku=p.sku, name=p.name, stock=p.stock) for p in catalogue)
 
     async def list_products(self) -> list[Product]:
         """Every product, in one query."""

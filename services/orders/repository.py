@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orders.domain import Order, OrderNotFound, OrderStatus
-from orders.models import Base, IdempotencyKeyRow, OrderRow
+from orders.models import IdempotencyKeyRow, OrderRow
 from tracemesh_common.database import Database
 
 # Outcomes no later attempt may change: inventory's answer, once recorded, is what happened to the stock.
@@ -21,10 +21,6 @@ class OrderRepository:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-
-    async def create_schema(self) -> None:
-        async with self.database.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
 
     async def add(self, order: Order, idempotency_key: str | None = None) -> bool:
         """Stores a new order, and its idempotency key in the same transaction. False (and nothing

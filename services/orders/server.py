@@ -68,10 +68,9 @@ class OrdersServer:
         ]
 
     async def start(self) -> None:
-        """Creates the schema, then serves; `port` is then the bound port (useful when settings.port is 0)."""
+        """Serves; `port` is then the bound port (useful when settings.port is 0). The schema is there
+        already: `python -m orders.migrate` runs first."""
         # docs-region: orders-instrument-engine
-        await self._repository.create_schema()
-        # After the schema exists, so that start-up statements are not traced as requests.
         self._telemetry.instrument_engine(self.database.engine)
         # docs-endregion: orders-instrument-engine
         # docs-region: template-grpc-server

@@ -73,6 +73,10 @@ def test_the_context_builds_the_services_and_nothing_of_the_dev_tools(tmp_path: 
         names = set(archive.namelist())
         assert {"tracemesh_demo/static/index.html", "tracemesh_demo/static/demo.js"} <= names
         assert "tracemesh_demo/loadgen/locustfile.py" in names
+        # Each service's schema history, run by its migration job in compose and Kubernetes.
+        for service in ("orders", "inventory"):
+            assert {f"{service}/migrate.py", f"{service}/migrations/env.py"} <= names
+            assert any(name.startswith(f"{service}/migrations/versions/0001_") for name in names)
     with zipfile.ZipFile(wheel) as archive:
         (entry_points,) = [
             name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")

@@ -78,6 +78,24 @@ def test_workloads_are_locked_down_probed_and_sized(target: str) -> None:
             assert {"requests", "limits"} <= container["resources"].keys(), name
             assert "readinessProbe" in container, name
             assert "livenessProbe" in container, name
+        for container in pod.get("initContainers", []):  # they run to completion: no probes
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+            assert {"requests", "limits"} <= container["resources"].keys(), name
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_database_is_migrated_before_its_service_starts(target: str) -> None:
+    for name in ("orders", "inventory"):
+        pod = workloads(render(target))[name]["spec"]["template"]["spec"]
+        (migrate,) = pod["initContainers"]
+        (service,) = pod["containers"]
+        assert migrate["image"] == service["image"]
+        assert migrate["args"] == [f"{name}.migrate"]
+        url = f"{name.upper()}_DATABASE_URL"
+        assert [e for e in migrate["env"] if e["name"] == url] == [
+            e for e in service["env"] if e["name"] == url
+        ]
 
 
 def test_termination_grace_outlasts_the_drain_and_the_flush() -> None:

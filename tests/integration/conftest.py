@@ -14,7 +14,7 @@ from inventory.app import create_app as create_inventory
 from inventory.settings import InventorySettings
 from orders.server import OrdersServer, create_server
 from orders.settings import OrdersSettings
-from tests.support import LoopThread, serve_app
+from tests.support import LoopThread, migrate, serve_app
 from tracemesh_common.lifecycle import running
 from tracemesh_common.tracing import Telemetry
 
@@ -23,7 +23,8 @@ MakeTelemetry = Callable[[str], Telemetry]
 
 @contextmanager
 def running_orders(settings: OrdersSettings, telemetry: Telemetry) -> Iterator[str]:
-    """orders' gRPC server on its own event loop thread; yields its address."""
+    """orders' gRPC server on its own event loop thread, its database migrated first; yields its address."""
+    migrate("orders", settings.database_url)
     loop = LoopThread()
 
     jobs = AsyncExitStack()
@@ -45,6 +46,7 @@ def running_orders(settings: OrdersSettings, telemetry: Telemetry) -> Iterator[s
 
 @pytest.fixture
 def inventory_url(database_url: str, make_telemetry: MakeTelemetry) -> Iterator[str]:
+    migrate("inventory", database_url)
     app = create_inventory(InventorySettings(database_url=database_url), make_telemetry("inventory"))
     with serve_app(app) as url:
         yield url

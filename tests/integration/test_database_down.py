@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy.exc import ProgrammingError
 
 from chaos.frozen import Frozen, thaw_tree, unsupported
-from inventory.catalogue import CATALOGUE
 from inventory.domain import StoreUnavailable as StockStoreUnavailable
 from inventory.repository import StockRepository
 from orders.domain import Order, OrderStatus, StoreUnavailable
 from orders.repository import OrderRepository
 from tests.support import POSTGRES_URL, free_port, orders_database, postgres_database, stock_database
 from tracemesh_common.database import Database
+from tracemesh_common.migrations import upgrade
 
 
 def unreachable_urls() -> list[str]:
@@ -72,7 +72,7 @@ async def test_repositories_report_an_outage(
 async def orders_schema(url: str) -> None:
     database = orders_database(url)
     try:
-        await OrderRepository(database).create_schema()
+        await upgrade(database.engine, "orders")
     finally:
         await database.dispose()
 
@@ -80,7 +80,7 @@ async def orders_schema(url: str) -> None:
 async def inventory_schema(url: str) -> None:
     database = stock_database(url)
     try:
-        await StockRepository(database).create_schema(CATALOGUE)
+        await upgrade(database.engine, "inventory")
     finally:
         await database.dispose()
 
@@ -209,14 +209,14 @@ def test_a_bug_in_sql_is_not_an_outage(postgres_reachable: None) -> None:
 async def orders_write(database: Database, index: int) -> None:
     repository = OrderRepository(database)
     if index == 0:
-        await repository.create_schema()
+        await upgrade(repository.database.engine, "orders")
     await repository.add(Order(f"order-{index}", "BOOK-001", 1, OrderStatus.PENDING, datetime.now(UTC)))
 
 
 async def inventory_write(database: Database, index: int) -> None:
     repository = StockRepository(database)
     if index == 0:
-        await repository.create_schema(CATALOGUE)
+        await upgrade(repository.database.engine, "inventory")
     await repository.reserve(f"order-{index}", "BOOK-001", 1)
 
 

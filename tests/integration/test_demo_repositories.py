@@ -16,6 +16,7 @@ from inventory.catalogue import CATALOGUE
 from inventory.domain import StoreUnavailable
 from orders.domain import Order, OrderStatus
 from tracemesh_common.database import Database
+from tracemesh_common.migrations import upgrade
 from tracemesh_demo.inventory import DemoStockRepository, InventoryDemoSettings
 from tracemesh_demo.orders import DemoOrderRepository
 from tracemesh_demo.scenarios import SCENARIO_KEY
@@ -56,7 +57,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 async def test_n_plus_one_lists_orders_with_a_query_each(database: Database) -> None:
     orders = DemoOrderRepository(database)
-    await orders.create_schema()
+    await upgrade(orders.database.engine, "orders")
     for _ in range(3):
         await orders.add(Order(str(uuid.uuid4()), "BOOK-001", 1, OrderStatus.CONFIRMED, datetime.now(UTC)))
     for name, expected in ((None, 1), ("slow-query", 1), ("n-plus-one", 1 + 3)):
@@ -68,7 +69,7 @@ async def test_n_plus_one_lists_orders_with_a_query_each(database: Database) -> 
 
 async def test_inventory_makes_only_the_statements_a_scenario_asks_for_slow(database: Database) -> None:
     stock = DemoStockRepository(database, InventoryDemoSettings(slow_query_rows=1000, contention_rows=500))
-    await stock.create_schema(CATALOGUE)
+    await upgrade(stock.database.engine, "inventory")
 
     with scenario(None), statements(database) as ran:
         await stock.list_products()

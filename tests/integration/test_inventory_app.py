@@ -14,12 +14,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 from inventory.app import create_app
 from inventory.settings import InventorySettings
 from tests.integration.spans import by_kind, children_of, db_spans, one, only_the_trace_of
-from tests.support import serve_app
+from tests.support import migrate, serve_app
 from tracemesh_common.tracing import Telemetry
 
 
 @pytest.fixture
 def inventory_url(database_url: str, make_telemetry: Callable[[str], Telemetry]) -> Iterator[str]:
+    migrate("inventory", database_url)
     app = create_app(InventorySettings(database_url=database_url), make_telemetry("inventory"))
     with serve_app(app) as url:
         yield url

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, update
 
-from inventory.catalogue import CATALOGUE
 from inventory.domain import InsufficientStock, Reservation, ReservationConflict, UnknownProduct
 from inventory.models import ProductRow, RefusalRow, ReservationRow
 from inventory.repository import StockRepository
 from tests.support import LoopThread, postgres_database, require_postgres, stock_database
 from tracemesh_common.database import Database
+from tracemesh_common.migrations import upgrade
 
 
 @asynccontextmanager
@@ -25,7 +25,7 @@ async def repository(database_url: str) -> AsyncIterator[StockRepository]:
     database = stock_database(database_url)
     try:
         stock = StockRepository(database)
-        await stock.create_schema(CATALOGUE)
+        await upgrade(stock.database.engine, "inventory")
         yield stock
     finally:
         await database.dispose()
@@ -35,7 +35,7 @@ async def set_stock(database_url: str, sku: str, stock: int) -> None:
     """Creates the schema if need be, then sets the product's stock."""
     database = stock_database(database_url)
     try:
-        await StockRepository(database).create_schema(CATALOGUE)
+        await upgrade(database.engine, "inventory")
         async with database.engine.begin() as connection:
             await connection.execute(update(ProductRow).where(ProductRow.sku == sku).values(stock=stock))
     finally:

@@ -14,6 +14,7 @@ from orders.domain import Order, OrderStatus
 from orders.models import IdempotencyKeyRow
 from orders.repository import OrderRepository, utcnow
 from tests.support import orders_database
+from tracemesh_common.migrations import upgrade
 
 
 @asynccontextmanager
@@ -21,7 +22,7 @@ async def repository(database_url: str) -> AsyncIterator[OrderRepository]:
     database = orders_database(database_url)
     try:
         orders = OrderRepository(database)
-        await orders.create_schema()
+        await upgrade(orders.database.engine, "orders")
         yield orders
     finally:
         await database.dispose()
