@@ -197,21 +197,3 @@ def test_log_lines_carry_the_trace_and_span_ids(mesh: Mesh) -> None:
     # Each logged span id belongs to a span of that trace.
     spans = mesh.trace(trace_id, lambda spans: logged <= {span.span_id for span in spans})
     assert logged <= {span.span_id for span in spans}
-
-
-def test_scenario_baggage_is_dropped_by_a_gateway_with_scenarios_disabled(mesh: Mesh) -> None:
-    trace_id = new_trace_id()
-    headers = {
-        "traceparent": f"00-{trace_id}-{CALLER_SPAN_ID}-01",
-        "baggage": "tracemesh.scenario=slow-query",
-    }
-    assert place_order(mesh, headers).status_code == 201
-    spans = mesh.trace(
-        trace_id,
-        lambda spans: (
-            any(s.attributes.get("db.statement", "").startswith("UPDATE products") for s in spans)
-            and services(spans) == {"gateway", "orders", "inventory"}
-        ),
-    )
-    assert all("tracemesh.scenario" not in span.attributes for span in spans)
-    assert all("WITH RECURSIVE" not in span.attributes.get("db.statement", "") for span in spans)
