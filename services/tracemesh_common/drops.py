@@ -1,4 +1,5 @@
-"""Spans dropped on the way out: counted from the SDK's own metrics, reported once a period.
+"""Spans dropped on the way out: counted from the SDK's own metrics, reported once a period, and the flush at
+shutdown that gives up rather than outlast an orchestrator's grace period.
 
 When the trace backend is down or too slow, the batch processor's queue fills and the oldest span is dropped
 to make room; requests never wait. The SDK counts each drop in its self-observability metric
@@ -11,12 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 # The SDK's own counter of spans through a processor (semantic conventions for SDK self-observability).
 PROCESSED_SPANS_METRIC = "otel.sdk.processor.span.processed"
@@ -41,6 +44,15 @@ class DropReporter:
         self.meter_provider = MeterProvider(metric_readers=[self._reader], resource=resource)
         self._reported = 0
         self._stop = threading.Event()
+
+    def batch_processors(self, exporters: Sequence[SpanExporter]) -> list[SpanProcessor]:
+        """A batch span processor for each exporter, counting its spans; the reports start."""
+        with self.counting():
+            processors: list[SpanProcessor] = [
+                BatchSpanProcessor(exporter, meter_provider=self.meter_provider) for exporter in exporters
+            ]
+        self.start()
+        return processors
 
     @contextmanager
     def counting(self) -> Iterator[None]:
@@ -99,3 +111,18 @@ class DropReporter:
         """Ends the reports, with one line a benchmark or an operator can read: the total never sent."""
         self._stop.set()
         logger.info("spans dropped since start (export queue full): %d", self.spans_dropped())
+
+
+def flush(provider: TracerProvider, drops: DropReporter | None, timeout_seconds: float) -> bool:
+    """Exports every queued span, then stops the exporters; False when that did not finish in time."""
+    # docs-region: shutdown
+    # With the backend down, the exporter retries each batch for up to 10 s and the SDK would wait 30: longer
+    # than a grace period. The flush runs on a thread of its own, waited for at most `timeout_seconds`; the
+    # process then exits without what it could not send.
+    flushing = threading.Thread(target=provider.shutdown, name="span-flush", daemon=True)
+    flushing.start()
+    flushing.join(timeout_seconds)
+    if drops is not None:
+        drops.stop()  # and logs how many spans this process never sent
+    return not flushing.is_alive()
+    # docs-endregion: shutdown

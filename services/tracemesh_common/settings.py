@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Literal
 
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -79,3 +81,26 @@ class TelemetrySettings(BaseSettings):
     def exporter_names(self) -> list[str]:
         names = [name.strip() for name in self.traces_exporter.split(",") if name.strip()]
         return [] if names == ["none"] else names
+
+
+def resource_for(service_name: str) -> Resource:
+    """What a process is, on every span it exports: service.name, service.version and the deployment
+    environment; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override each."""
+    # docs-region: template-resource
+    ours = {"service.name": service_name, "service.version": _version()}
+    # Resource.create lets these win over the environment; merging the environment on top lets an
+    # operator's OTEL_* variables win instead.
+    resource = Resource.create(ours | {"deployment.environment.name": "development"})
+    resource = resource.merge(OTELResourceDetector().detect())
+    # Many trace UIs still key on the older deployment.environment: it follows the current name.
+    return Resource({"deployment.environment": resource.attributes["deployment.environment.name"]}).merge(
+        resource
+    )
+    # docs-endregion: template-resource
+
+
+def _version() -> str:
+    try:
+        return version("tracemesh")  # the distribution's name in pyproject.toml: rename both together
+    except PackageNotFoundError:
+        return "0.0.0"

@@ -4,24 +4,21 @@ OTEL_SDK_DISABLED=true the same calls install nothing, so the untraced baseline 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.propagators import TraceResponsePropagator, set_global_response_propagator
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.processor.baggage import BaggageSpanProcessor
-from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
-from tracemesh_common.drops import DropReporter
+from tracemesh_common.drops import DropReporter, flush
 from tracemesh_common.logs import inject_trace_ids
 from tracemesh_common.propagation import load_propagators
-from tracemesh_common.settings import TelemetrySettings
+from tracemesh_common.settings import TelemetrySettings, resource_for
 
 if TYPE_CHECKING:
     import httpx
@@ -52,7 +49,6 @@ class Telemetry:
     def instrument_fastapi(
         self,
         app: FastAPI,
-        excluded_urls: Sequence[str] = (),
         server_request_hook: Callable[[trace.Span, dict[str, Any]], None] | None = None,
     ) -> None:
         """HTTP server spans, the caller's context extracted from the request headers."""
@@ -64,7 +60,7 @@ class Telemetry:
                 app,
                 tracer_provider=self.tracer_provider,
                 meter_provider=NO_METERS,
-                excluded_urls=",".join((HEALTH_URLS, *excluded_urls)),
+                excluded_urls=HEALTH_URLS,
                 # One span per request, not three: ASGI's receive/send spans teach nothing and cost CPU.
                 exclude_spans=["receive", "send"],
                 server_request_hook=server_request_hook,
@@ -98,33 +94,24 @@ class Telemetry:
         """gRPC server spans, the caller's context extracted from the request metadata."""
         from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
-        untraced = filters.negate(filters.health_check())
-        return (
-            [aio_server_interceptor(self.tracer_provider, filter_=untraced)] if self.tracer_provider else []
-        )
+        if self.tracer_provider is None:
+            return []
+        return [aio_server_interceptor(self.tracer_provider, filter_=filters.negate(filters.health_check()))]
 
     def grpc_client_interceptors(self) -> list[Any]:
         """gRPC client spans, the current context injected into each call's metadata."""
         from opentelemetry.instrumentation.grpc import aio_client_interceptors, filters
 
-        untraced = filters.negate(filters.health_check())
-        return (
-            [*aio_client_interceptors(self.tracer_provider, filter_=untraced)] if self.tracer_provider else []
-        )
+        if self.tracer_provider is None:
+            return []
+        return [
+            *aio_client_interceptors(self.tracer_provider, filter_=filters.negate(filters.health_check()))
+        ]
         # docs-endregion: template-grpc-interceptors
 
     def shutdown(self, timeout_seconds: float = SHUTDOWN_FLUSH_SECONDS) -> bool:
         """Flushes every queued span, once, on the way out; False if that took too long (backend down)."""
-        # docs-region: shutdown
-        if self.tracer_provider is None:
-            return True
-        flushing = threading.Thread(target=self.tracer_provider.shutdown, name="span-flush", daemon=True)
-        flushing.start()
-        flushing.join(timeout_seconds)
-        if self.drops is not None:
-            self.drops.stop()  # and logs how many spans this process never sent
-        return not flushing.is_alive()
-        # docs-endregion: shutdown
+        return self.tracer_provider is None or flush(self.tracer_provider, self.drops, timeout_seconds)
 
 
 def setup_telemetry(
@@ -147,7 +134,7 @@ def setup_telemetry(
     # docs-endregion: set-propagators
     # docs-region: provider-sampler-baggage
     # The sampler comes from OTEL_TRACES_SAMPLER (parent-based always-on by default).
-    provider = TracerProvider(resource=build_resource(service_name))
+    provider = TracerProvider(resource=resource_for(service_name))
     provider.add_span_processor(BaggageSpanProcessor(lambda key: key.startswith(BAGGAGE_PREFIX)))
     # docs-endregion: provider-sampler-baggage
     # docs-region: batch-processor
@@ -156,11 +143,7 @@ def setup_telemetry(
         # Export stays off the request path: spans queue in memory (OTEL_BSP_* sizes it), a background
         # thread sends them, and a full queue drops its oldest span (counted and reported by drops.py).
         drops = DropReporter(provider.resource)
-        with drops.counting():
-            span_processors = [
-                BatchSpanProcessor(e, meter_provider=drops.meter_provider) for e in exporters(settings)
-            ]
-        drops.start()
+        span_processors = drops.batch_processors(exporters(settings))
     for processor in span_processors:
         provider.add_span_processor(processor)
     # docs-endregion: batch-processor
@@ -170,41 +153,19 @@ def setup_telemetry(
     return Telemetry(service_name, provider, drops)
 
 
-def build_resource(service_name: str) -> Resource:
-    # docs-region: template-resource
-    ours = {"service.name": service_name, "service.version": _version()}
-    # Resource.create lets these win over the environment; merging the environment on top lets an
-    # operator's OTEL_* variables win instead.
-    resource = Resource.create(ours | {"deployment.environment.name": "development"})
-    resource = resource.merge(OTELResourceDetector().detect())
-    # Many trace UIs still key on the older deployment.environment: it follows the current name.
-    return Resource({"deployment.environment": resource.attributes["deployment.environment.name"]}).merge(
-        resource
-    )
-    # docs-endregion: template-resource
-
-
-def _version() -> str:
-    try:
-        return version("tracemesh")  # the distribution's name in pyproject.toml: rename both together
-    except PackageNotFoundError:
-        return "0.0.0"
-
-
 def exporters(settings: TelemetrySettings) -> list[SpanExporter]:
     # docs-region: template-exporters
     # OTEL_TRACES_EXPORTER names them; each reads its own OTEL_EXPORTER_* settings (endpoint, headers...).
     chosen: list[SpanExporter] = []
     for name in settings.exporter_names():
-        if name == "otlp" and settings.exporter_otlp_protocol == "grpc":
+        if name == "otlp" and settings.exporter_otlp_protocol == "grpc" and settings.otlp_encoder == "fast":
+            from tracemesh_common.fast_otlp import FastOTLPSpanExporter  # the opt-in: same bytes, less CPU
+
+            chosen.append(FastOTLPSpanExporter())
+        elif name == "otlp" and settings.exporter_otlp_protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-            if settings.otlp_encoder == "fast":  # the opt-in: same bytes, less CPU (fast_otlp.py)
-                from tracemesh_common.fast_otlp import FastOTLPSpanExporter
-
-                chosen.append(FastOTLPSpanExporter())
-            else:
-                chosen.append(OTLPSpanExporter())
+            chosen.append(OTLPSpanExporter())
         elif name == "otlp":  # http/protobuf
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as OverHttp
 

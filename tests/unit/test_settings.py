@@ -22,8 +22,8 @@ from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
 from orders.settings import OrdersSettings
 from tracemesh_common.fast_otlp import FastOTLPSpanExporter
-from tracemesh_common.settings import TelemetrySettings
-from tracemesh_common.tracing import build_resource, exporters, setup_telemetry
+from tracemesh_common.settings import TelemetrySettings, resource_for
+from tracemesh_common.tracing import exporters, setup_telemetry
 
 
 def test_defaults_run_the_mesh_locally() -> None:
@@ -93,7 +93,7 @@ def test_unknown_exporters_fail_at_start_up(monkeypatch: pytest.MonkeyPatch, exp
 
 
 def test_resource_names_the_service_version_and_environment() -> None:
-    attributes = build_resource("orders").attributes
+    attributes = resource_for("orders").attributes
     assert attributes["service.name"] == "orders"
     assert attributes["service.version"]
     assert attributes["deployment.environment.name"] == "development"
@@ -103,7 +103,7 @@ def test_resource_names_the_service_version_and_environment() -> None:
 def test_standard_variables_override_the_resource_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "orders-canary")
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging,team=checkout")
-    attributes = build_resource("orders").attributes
+    attributes = resource_for("orders").attributes
     assert attributes["service.name"] == "orders-canary"
     assert attributes["deployment.environment.name"] == "staging"
     assert attributes["deployment.environment"] == "staging"
