@@ -13,6 +13,10 @@ from typing import Any
 import asyncpg
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from devrun.databases import POSTGRES_URL, postgres_database
@@ -23,6 +27,7 @@ from tracemesh_common.database import Database, create_engine
 from tracemesh_common.migrations import upgrade
 
 __all__ = [
+    "JAEGER_UI_STAND_IN",
     "POSTGRES_URL",
     "LoopThread",
     "free_port",
@@ -95,9 +100,9 @@ async def _ping(url: str) -> None:
 
 
 @contextmanager
-def serve_app(app: ASGIApp) -> Iterator[str]:
-    """Serves an ASGI app with uvicorn on a free port in a background thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+def serve_app(app: ASGIApp, port: int = 0) -> Iterator[str]:
+    """Serves an ASGI app with uvicorn in a background thread, on `port` (0: a free one); yields its URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -127,3 +132,12 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
+
+
+async def _jaeger_ui_page(_request: Request) -> HTMLResponse:
+    return HTMLResponse("<!doctype html><title>Jaeger UI stand-in</title>")
+
+
+# Stands in for the Jaeger UI where only its answering matters (the demo page's links): like the UI's
+# single-page app, it answers every path, /trace/<id> included, with a page.
+JAEGER_UI_STAND_IN = Starlette(routes=[Route("/{path:path}", _jaeger_ui_page)])

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.edge import filter_baggage, police_baggage
+from tracemesh_demo.jaeger_ui import JaegerUiCheck, http_probe
 from tracemesh_demo.scenarios import SCENARIO_KEY, Scenario, parse_scenario
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,13 @@ class GatewayDemoSettings(BaseSettings):
     # Whether a request may ask for a demo scenario (baggage tracemesh.scenario=...). On for the local demo,
     # off wherever strangers can reach the gateway: a scenario makes requests slow or fail on purpose.
     scenarios_enabled: bool = False
-    # Where the demo page links each trace: <jaeger_ui_url>/trace/<trace id>.
+    # Where the demo page links each trace: <jaeger_ui_url>/trace/<trace id>, as the browser reaches it.
     jaeger_ui_url: str = "http://localhost:16686"
+    # Whether the gateway checks that jaeger_ui_url answers before the page links to it (jaeger_ui.py); when
+    # nothing answers, the page names each trace by its id instead, as `make run`'s waterfall prints it. Off
+    # where the gateway cannot reach the URL the browser uses and Jaeger is part of the stack anyway
+    # (compose, Kubernetes): the page then always links.
+    jaeger_ui_check: bool = True
 
 
 class DemoPage:
@@ -44,16 +50,20 @@ class DemoPage:
     def __init__(self, app: ASGIApp, settings: GatewayDemoSettings) -> None:
         self._app = app
         self._settings = settings
+        self._jaeger_ui = (
+            JaegerUiCheck(http_probe(settings.jaeger_ui_url)) if settings.jaeger_ui_check else None
+        )
         files = [file for file in sorted(STATIC.iterdir()) if file.is_file()]
         # Exactly these paths, each a whole file name: anything else goes to the gateway (and its 404).
         self._page = Starlette(
             routes=[
                 Route("/", _file_response(STATIC / "index.html")),
                 Route("/demo/config", self._config),
+                Route("/demo/jaeger-ui", self._jaeger_ui_status),
                 *(Route(f"/static/{file.name}", _file_response(file)) for file in files),
             ]
         )
-        self._paths = {"/", "/demo/config", *(f"/static/{file.name}" for file in files)}
+        self._paths = {"/", "/demo/config", "/demo/jaeger-ui", *(f"/static/{file.name}" for file in files)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in self._paths and scope["method"] in ("GET", "HEAD"):
@@ -85,6 +95,11 @@ class DemoPage:
                 "scenarios": [{"name": scenario.value} for scenario in scenarios],
             }
         )
+
+    async def _jaeger_ui_status(self, _request: Request) -> JSONResponse:
+        """Whether the Jaeger UI answers now (null: not checked), so the page links only to one that does."""
+        answers = None if self._jaeger_ui is None else await self._jaeger_ui.answers()
+        return JSONResponse({"answers": answers})
 
 
 def _file_response(file: Path) -> Callable[[Request], Awaitable[FileResponse]]:

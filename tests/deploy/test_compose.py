@@ -109,6 +109,8 @@ def test_the_demo_page_offers_scenarios_and_links_to_the_published_jaeger_ui() -
     ui = urlsplit(gateway["GATEWAY_JAEGER_UI_URL"])
     # The browser follows the link from the host, so it must name the port Jaeger publishes there.
     assert (ui.hostname, str(ui.port)) == ("localhost", services["jaeger"]["ports"][0]["published"])
+    # The gateway's localhost is its container: a check from there would find no UI, and hide the links.
+    assert gateway["GATEWAY_JAEGER_UI_CHECK"] == "false"
 
 
 def test_the_load_profile_runs_the_locustfile_of_make_load_against_the_gateway() -> None:

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.integration.spans import only_the_trace_of
-from tests.support import free_port, serve_app
+from tests.support import JAEGER_UI_STAND_IN, free_port, serve_app
 from tracemesh_common.tracing import Telemetry
 from tracemesh_demo.gateway import GatewayDemoSettings, with_demo_page
 
@@ -70,3 +71,25 @@ def test_the_demo_page_offers_the_scenarios_when_they_are_enabled(
         "flaky-inventory",
         "contention",
     ]
+
+
+def test_the_demo_page_is_told_whether_the_jaeger_ui_answers(
+    make_telemetry: Callable[[str], Telemetry], span_exporter: InMemorySpanExporter
+) -> None:
+    def page(demo: GatewayDemoSettings) -> ASGIApp:
+        settings = GatewaySettings(orders_address=f"127.0.0.1:{free_port()}")
+        return with_demo_page(create_app(settings, make_telemetry("gateway")), demo)
+
+    with serve_app(page(GatewayDemoSettings(jaeger_ui_url=f"http://127.0.0.1:{free_port()}"))) as url:
+        assert httpx.get(f"{url}/demo/jaeger-ui").json() == {"answers": False}
+    with (
+        serve_app(JAEGER_UI_STAND_IN) as jaeger_ui,
+        serve_app(page(GatewayDemoSettings(jaeger_ui_url=jaeger_ui))) as url,
+    ):
+        assert httpx.get(f"{url}/demo/jaeger-ui").json() == {"answers": True}
+    # Not checked (compose, Kubernetes): the page links, as it always did there.
+    unchecked = GatewayDemoSettings(jaeger_ui_url=f"http://127.0.0.1:{free_port()}", jaeger_ui_check=False)
+    with serve_app(page(unchecked)) as url:
+        assert httpx.get(f"{url}/demo/jaeger-ui").json() == {"answers": None}
+    # Neither the question nor the check leaves a trace.
+    assert span_exporter.get_finished_spans() == ()

@@ -1,6 +1,8 @@
 // The demo page: plain JavaScript, no build step, nothing fetched from elsewhere.
 // Each request starts its trace at the gateway; the trace id comes back in the W3C `traceresponse`
 // header (00-<trace id>-<span id>-<flags>). A chosen scenario travels as W3C baggage.
+// A trace id links to the Jaeger UI only while the gateway finds it answering (/demo/jaeger-ui); otherwise
+// the page names the trace, as `make run` prints it in its terminal.
 // Everything the API returns is put on the page as text (textContent), never as HTML.
 
 const SLOW_MS = 250;  // a latency at or above this is flagged slow
@@ -29,7 +31,23 @@ async function main() {
     await refreshProducts();
   });
   document.getElementById("list").addEventListener("click", () => call("GET", "/orders?limit=20"));
-  await refreshProducts();
+  await Promise.all([refreshProducts(), linkTraces()]);
+}
+
+// Whether trace ids link to Jaeger: asked of the gateway for every request logged (it checks the UI at most
+// every few seconds), so a Jaeger started later gets links from then on. Says which way in the header.
+async function linkTraces() {
+  let answers = false;
+  try {
+    answers = (await (await fetch("/demo/jaeger-ui")).json()).answers !== false;
+  } catch (error) {
+    // no answer from the gateway either: no link
+  }
+  document.getElementById("trace-help").textContent = answers
+    ? "Click its id to open it."
+    : `Nothing answers at ${jaegerUrl} (GATEWAY_JAEGER_UI_URL), so there are no links: ` +
+      "make run prints each trace in its terminal, under its id.";
+  return answers;
 }
 
 async function refreshProducts() {
@@ -62,12 +80,15 @@ async function call(method, path, body) {
     response = await fetch(path, { method, headers, body: body && JSON.stringify(body) });
     payload = await response.json().catch(() => null);
   } catch (error) {
-    log({ method, path, scenario, kind: "failed", result: "network error: " + error.message, started });
+    const latency = Math.round(performance.now() - started);
+    log({ method, path, scenario, kind: "failed", result: "network error: " + error.message, latency });
     return;
   }
+  const latency = Math.round(performance.now() - started);
   const traceId = (response.headers.get("traceresponse") || "").split("-")[1]
     || (payload && payload.error && payload.error.trace_id) || "";
-  log({ method, path, scenario, started, traceId, ...describe(response.status, payload) });
+  const linked = traceId !== "" && await linkTraces();
+  log({ method, path, scenario, latency, traceId, linked, ...describe(response.status, payload) });
 }
 
 function describe(status, payload) {
@@ -79,10 +100,9 @@ function describe(status, payload) {
   return { kind: status < 500 ? "refused" : "failed", result: `${status} ${message}` };
 }
 
-function log({ method, path, scenario, kind, result, started, traceId }) {
-  const latency = Math.round(performance.now() - started);
+function log({ method, path, scenario, kind, result, latency, traceId, linked }) {
   const trace = document.createElement("td");
-  if (traceId) {
+  if (traceId && linked) {
     const link = document.createElement("a");
     link.href = `${jaegerUrl}/trace/${traceId}`;
     link.target = "_blank";
@@ -90,6 +110,15 @@ function log({ method, path, scenario, kind, result, started, traceId }) {
     link.className = "trace";
     link.textContent = traceId;
     trace.append(link);
+  } else if (traceId) {
+    // The waterfall's title for this trace reads "trace <id>".
+    const where = document.createElement("span");
+    where.className = "where";
+    where.textContent = "in the make run terminal: trace ";
+    const id = document.createElement("span");
+    id.className = "trace";
+    id.textContent = traceId;
+    trace.append(where, id);
   }
   const entry = row(
     [new Date().toLocaleTimeString(), `${method} ${path}`, scenario || "-", result, `${latency} ms`],
