@@ -7,9 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Rebuilt whenever a lock file, pyproject.toml or the set of packages changes (an editable install maps
-# each top-level package when it is made).
+# each top-level package when it is made). tools/ is never installed: `python -m tools.<name>` runs it from
+# the repository root, where make runs its recipes.
 INSTALLED := $(VENV)/.installed
-PACKAGES := $(wildcard services/*/__init__.py tools/*/__init__.py examples/*/__init__.py)
+PACKAGES := $(wildcard services/*/__init__.py examples/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 
 .PHONY: help venv run test postgres lint load fuzz chaos bench audit protos lock clean
@@ -28,7 +29,7 @@ $(INSTALLED): requirements.lock requirements-load.lock requirements-dev.lock pyp
 	@touch $@
 
 run: venv ## run the mesh locally on SQLite; each finished trace prints as a waterfall (Ctrl-C stops)
-	$(BIN)/python -m devrun
+	$(BIN)/python -m tools.mesh
 
 test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, unless CI=true)
 	$(BIN)/pytest
@@ -44,10 +45,10 @@ fuzz: venv ## schemathesis against the gateway's OpenAPI on a real mesh: thousan
 	TRACEMESH_FUZZ_EXAMPLES=500 $(BIN)/pytest -q -s tests/e2e/test_fuzz.py
 
 chaos: venv ## inject every fault under load on SQLite and PostgreSQL, then print the report table (about 10 minutes)
-	$(BIN)/python -m chaos $(CHAOS_ARGS)
+	$(BIN)/python -m tools.chaos $(CHAOS_ARGS)
 
 bench: venv ## measure what tracing costs (about 18 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 # Advisories accepted on purpose, each as `--ignore-vuln <ID>` with a comment saying why and until when.
 AUDIT_IGNORE :=

@@ -19,10 +19,10 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from devrun.databases import POSTGRES_URL, postgres_database
-from devrun.mesh import free_port
 from inventory.domain import StoreUnavailable as StockUnavailable
 from orders.domain import StoreUnavailable as OrdersUnavailable
+from tools.mesh.databases import POSTGRES_URL, postgres_database
+from tools.mesh.processes import free_port
 from tracemesh_common.database import Database, create_engine
 from tracemesh_common.migrations import upgrade
 

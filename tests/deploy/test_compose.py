@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy.engine import make_url
 
-from devrun.__main__ import plan
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
+from tools.mesh.__main__ import plan
 from tracemesh_common.tracing import SHUTDOWN_FLUSH_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from devrun.databases import DEFAULT_POSTGRES_URL
+from tools.mesh.databases import DEFAULT_POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github/workflows/ci.yml"

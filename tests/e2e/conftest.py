@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from devrun.databases import mesh_databases, sqlite_urls
-from devrun.mesh import Mesh, start_mesh
 from tests.support import require_chromium, require_postgres
+from tools.mesh.databases import mesh_databases, sqlite_urls
+from tools.mesh.processes import Mesh, start_mesh
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

@@ -8,7 +8,7 @@ import secrets
 import httpx
 import pytest
 
-from devrun.mesh import Mesh
+from tools.mesh.processes import Mesh
 
 SERVICES = {"gateway", "orders", "inventory"}
 CALLER_SPAN_ID = "00f067aa0ba902b7"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from chaos.faults import BACKEND_FAULTS, DATABASE_FAULTS, FAULTS, run, unavailable
-from chaos.frozen import immutable_under, thaw_tree
 from tests.support import require_postgres
+from tools.chaos.faults import BACKEND_FAULTS, DATABASE_FAULTS, FAULTS, run, unavailable
+from tools.chaos.frozen import immutable_under, thaw_tree
 
 # Every fault on SQLite, and both databases down on PostgreSQL.
 CASES = [(fault, "sqlite") for fault in FAULTS] + [

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from devrun.mesh import Mesh
+from tools.mesh.processes import Mesh
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from devrun.mesh import free_port
-from docscheck.mesh import Addresses, busy_ports, reader_mesh
+from tools.docscheck.mesh import Addresses, busy_ports, reader_mesh
+from tools.mesh.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = Addresses().ports
@@ -32,7 +32,7 @@ def require_default_ports() -> None:
 def test_every_runnable_block_gives_the_output_its_page_shows() -> None:
     require_default_ports()
     result = subprocess.run(
-        [sys.executable, "-m", "docscheck", "run", "--timeout", "60"],
+        [sys.executable, "-m", "tools.docscheck", "run", "--timeout", "60"],
         cwd=ROOT,
         capture_output=True,
         text=True,

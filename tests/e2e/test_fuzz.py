@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chaos import invariant
-from devrun.mesh import Mesh
+from tools.chaos import invariant
+from tools.mesh.processes import Mesh
 
 EXAMPLES = int(os.environ.get("TRACEMESH_FUZZ_EXAMPLES", "30"))
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from devrun.mesh import Mesh
+from tools.mesh.processes import Mesh
 
 ORDER = b'{"sku": "STICKER-3", "quantity": 1}'
 CALLER = "4bf92f3577b34da6a3ce929d0e0e4736"

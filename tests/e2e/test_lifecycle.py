@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devrun.databases import sqlite_urls
-from devrun.mesh import Mesh, start_mesh
+from tools.mesh.databases import sqlite_urls
+from tools.mesh.processes import Mesh, start_mesh
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from devrun.mesh import Mesh
+from tools.mesh.processes import Mesh
 
 
 @pytest.fixture(scope="module")

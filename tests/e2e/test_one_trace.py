@@ -8,9 +8,9 @@ import secrets
 import grpc
 import httpx
 
-from devrun.mesh import Mesh
+from tools.mesh.processes import Mesh
+from tools.mesh.waterfall import ReceivedSpan
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
-from waterfall import ReceivedSpan
 
 CALLER_SPAN_ID = "00f067aa0ba902b7"
 

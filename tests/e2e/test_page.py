@@ -11,8 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from devrun.mesh import Mesh
 from tests.support import JAEGER_UI_STAND_IN, serve_app
+from tools.mesh.processes import Mesh
 
 # Kept after the run (CI can publish the folder); git ignores it.
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"

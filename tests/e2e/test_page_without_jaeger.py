@@ -12,8 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from devrun.mesh import Mesh
 from tests.support import JAEGER_UI_STAND_IN, free_port, serve_app
+from tools.mesh.processes import Mesh
 from tracemesh_demo.jaeger_ui import RECHECK_SECONDS
 
 # Kept after the run, beside test_page's screenshot; git ignores it.

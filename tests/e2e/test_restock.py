@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from devrun.mesh import Mesh
-from waterfall import ReceivedSpan
+from tools.mesh.processes import Mesh
+from tools.mesh.waterfall import ReceivedSpan
 
 
 @pytest.fixture(scope="module")

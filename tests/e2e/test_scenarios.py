@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from devrun.mesh import Mesh
-from waterfall import ReceivedSpan
+from tools.mesh.processes import Mesh
+from tools.mesh.waterfall import ReceivedSpan
 
 THREE = {"gateway", "orders", "inventory"}
 

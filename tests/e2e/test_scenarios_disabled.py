@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from devrun.mesh import Mesh
 from tests.e2e.test_one_trace import CALLER_SPAN_ID, new_trace_id, place_order, services
+from tools.mesh.processes import Mesh
 
 
 def test_scenario_baggage_is_dropped_by_a_gateway_with_scenarios_disabled(mesh: Mesh) -> None:

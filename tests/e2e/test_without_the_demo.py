@@ -46,7 +46,7 @@ def test_the_core_runs_one_trace_without_the_demo(tmp_path: Path) -> None:
     absent = tmp_path / "absent"
     (absent / "tracemesh_demo").mkdir(parents=True)
     (absent / "tracemesh_demo" / "__init__.py").write_text('raise ImportError("the demo was removed")\n')
-    path = [absent, tree / "services", tree / "tools", tree / "examples", tree]
+    path = [absent, tree / "services", tree / "examples", tree]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, path)))
     lint = subprocess.run(
         [Path(sys.executable).parent / "ruff", "check", "services"],

@@ -14,12 +14,12 @@ import asyncpg
 import pytest
 from sqlalchemy.exc import ProgrammingError
 
-from chaos.frozen import Frozen, thaw_tree, unsupported
 from inventory.domain import StoreUnavailable as StockStoreUnavailable
 from inventory.repository import StockRepository
 from orders.domain import Order, OrderStatus, StoreUnavailable
 from orders.repository import OrderRepository
 from tests.support import POSTGRES_URL, free_port, orders_database, postgres_database, stock_database
+from tools.chaos.frozen import Frozen, thaw_tree, unsupported
 from tracemesh_common.database import Database
 from tracemesh_common.migrations import upgrade
 

@@ -14,9 +14,9 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from bench.counting import SpanCounter
-from bench.footprint import process_tree
-from bench.load import parse
+from tools.bench.counting import SpanCounter
+from tools.bench.footprint import process_tree
+from tools.bench.load import parse
 
 WRK_REPORT = """Running 10s test @ http://127.0.0.1:8080/orders
   1 threads and 16 connections
@@ -77,7 +77,7 @@ def test_completeness_counts_missing_spans_and_rootless_traces() -> None:
 
 
 def test_process_tree_names_every_descendant_by_its_module() -> None:
-    # A manager that starts a service, as devrun starts them: both are found, named as `python -m` names them.
+    # A manager that starts a service, as make run does: both are found, named as `python -m` names them.
     grandchild = "import subprocess, sys; subprocess.run([sys.executable, '-m', 'http.server', '0'])"
     manager = subprocess.Popen(
         [sys.executable, "-c", grandchild], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.frozen import Frozen, immutable_under, thaw_tree, unsupported
+from tools.chaos.frozen import Frozen, immutable_under, thaw_tree, unsupported
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from chaos.load import Tally
+from tools.chaos.load import Tally
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 

@@ -1,5 +1,5 @@
-"""The repository's own docs pass `python -m docscheck check`: excerpts in sync with the code, links and
-anchors that resolve, the English and Chinese tutorial in step (see docs/README.md). And what the entry
+"""The repository's own docs pass `python -m tools.docscheck check`: excerpts in sync with the code, links
+and anchors that resolve, the English and Chinese tutorial in step (see docs/README.md). And what the entry
 pages state about the code is held to the code: the configuration table to the settings classes."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
-from docscheck.check import Docs, check, resync_hint
-from docscheck.pages import Page
 from tests.deploy.variables import CLIENTS, DEMO_SETTINGS, SETTINGS, defaults_of, is_sdk_variable
+from tools.docscheck.check import Docs, check, resync_hint
+from tools.docscheck.pages import Page
 from tracemesh_common.settings import TelemetrySettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def test_the_docs_are_consistent() -> None:
     # Any edit inside quoted code fails here, behaviour changed or not: the hint says which excerpts and
     # the one command that re-syncs them.
     hint = resync_hint(problems)
-    assert problems == [], "\n".join([hint, "python -m docscheck check:", *map(str, problems)])
+    assert problems == [], "\n".join([hint, "python -m tools.docscheck check:", *map(str, problems)])
 
 
 def test_the_readme_links_are_among_those_checked() -> None:

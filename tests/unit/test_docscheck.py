@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from docscheck import runner
-from docscheck.__main__ import main
-from docscheck.check import SYNC_COMMAND, check, resync_hint, sync
-from docscheck.deploy import commands, validate
-from docscheck.mesh import MeshLog
-from docscheck.pages import parse
-from docscheck.regions import dedent, scan
-from docscheck.runner import run_step, strip_prefix
-from docscheck.shape import explain, matches, normalise
-from docscheck.slugs import Slugger, slugify
+from tools.docscheck import runner
+from tools.docscheck.__main__ import main
+from tools.docscheck.check import SYNC_COMMAND, check, resync_hint, sync
+from tools.docscheck.deploy import commands, validate
+from tools.docscheck.mesh import MeshLog
+from tools.docscheck.pages import parse
+from tools.docscheck.regions import dedent, scan
+from tools.docscheck.runner import run_step, strip_prefix
+from tools.docscheck.shape import explain, matches, normalise
+from tools.docscheck.slugs import Slugger, slugify
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -175,7 +175,8 @@ def test_broken_region_markers_are_reported_with_their_lines() -> None:
 
 
 def test_dedent_keeps_a_recipes_tab_and_empties_blank_lines() -> None:
-    assert dedent(["run: venv", "\t$(BIN)/python -m devrun"]) == ["run: venv", "\t$(BIN)/python -m devrun"]
+    recipe = ["run: venv", "\t$(BIN)/python -m tools.mesh"]
+    assert dedent(recipe) == recipe
     assert dedent(["    a", "   ", "      b"]) == ["a", "", "  b"]
     assert dedent(["\ta", "    b"]) == ["\ta", "    b"]  # nothing in common
 
@@ -377,7 +378,7 @@ def test_a_drifted_excerpt_names_itself_its_region_and_the_command_that_resyncs_
         f"If the change is meant, run `{SYNC_COMMAND}` and commit the pages it rewrites."
     )
     # The command named is the one that fixes it.
-    assert SYNC_COMMAND == ".venv/bin/python -m docscheck sync"
+    assert SYNC_COMMAND == ".venv/bin/python -m tools.docscheck sync"
     assert main(["--root", str(tmp_path), "sync"]) == 0
     assert check(tmp_path) == []
 

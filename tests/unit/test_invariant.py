@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from chaos import invariant
 from inventory import models as inventory_models
 from inventory.catalogue import CATALOGUE
 from orders import models as orders_models
+from tools.chaos import invariant
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

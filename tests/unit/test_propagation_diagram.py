@@ -13,8 +13,8 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.propagators import TraceResponsePropagator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from docscheck.check import Docs
 from gateway.edge import EdgePolicy, TraceContextPolicy
+from tools.docscheck.check import Docs
 from tracemesh_common.propagation import DEFAULT_PROPAGATORS, load_propagators
 
 ROOT = Path(__file__).resolve().parents[2]

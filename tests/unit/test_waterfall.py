@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from rich.console import Console
 
-from waterfall import ReceivedSpan, SpanStore, render_trace, start_receiver
-from waterfall.render import ordered
+from tools.mesh.waterfall import ReceivedSpan, SpanStore, render_trace, start_receiver
+from tools.mesh.waterfall.render import ordered
 
 
 def export_a_trace(port: int) -> str:

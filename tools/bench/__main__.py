@@ -1,6 +1,6 @@
 """`make bench`: the mesh under wrk in four tracing modes, interleaved, on SQLite and PostgreSQL.
 
-    python -m bench [--rounds 3] [--seconds 10] [--databases sqlite,postgres] [--sustained-seconds 60]
+    python -m tools.bench [--rounds 3] [--seconds 10] [--databases sqlite,postgres] [--sustained-seconds 60]
 
 Prints a table, writes bench/results.json and draws bench/tracing-cost.png.
 """
@@ -30,14 +30,14 @@ from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench import profile
-from bench.counting import Completeness, SpanCounter, start_counter
-from bench.floor import span_floor_us
-from bench.footprint import make_run_footprint
-from bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
-from bench.probes import PeakRss, cpu_seconds, rss_mib
-from devrun.databases import mesh_databases
-from devrun.mesh import SERVICES, Mesh, free_port, start_mesh
+from tools.bench import profile
+from tools.bench.counting import Completeness, SpanCounter, start_counter
+from tools.bench.floor import span_floor_us
+from tools.bench.footprint import make_run_footprint
+from tools.bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
+from tools.mesh.databases import mesh_databases
+from tools.mesh.probes import PeakRss, cpu_seconds, rss_mib
+from tools.mesh.processes import SERVICES, Mesh, free_port, start_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_SKU = "STICKER-3"

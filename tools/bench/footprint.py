@@ -13,15 +13,19 @@ from typing import Any
 
 import httpx
 
-from bench.load import lua_script, parse, start_wrk
-from bench.probes import PeakRss, pss_mib, rss_mib
-from devrun.mesh import answers
-from docscheck.mesh import Addresses, busy_ports
+from tools.bench.load import lua_script, parse, start_wrk
+from tools.docscheck.mesh import Addresses, busy_ports
+from tools.mesh.databases import sqlite_urls
+from tools.mesh.probes import PeakRss, pss_mib, rss_mib
+from tools.mesh.processes import answers
+
+# tools/bench/footprint.py -> the repository, where make run runs from.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def process_tree(root: int) -> dict[str, int]:
     """The process and all its descendants, by name: `python -m gateway` is `gateway`, the manager
-    (`python -m devrun`) is `devrun`."""
+    (`python -m tools.mesh`) is `tools.mesh`."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -52,8 +56,9 @@ def process_tree(root: int) -> dict[str, int]:
 
 
 def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, Any]:
-    """Starts `python -m devrun` (what `make run` runs) in a scratch folder, reads the memory of its
-    process tree idle, then under `seconds` of traced reads and orders; stops it as Ctrl-C would."""
+    """Starts `python -m tools.mesh` (what `make run` runs) from the repository root, its SQLite files in a
+    scratch folder, reads the memory of its process tree idle, then under `seconds` of traced reads and
+    orders; stops it as Ctrl-C would."""
     addresses = Addresses()  # make run's fixed ports
     busy = busy_ports(addresses.ports)
     if busy:
@@ -61,9 +66,11 @@ def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, A
     workdir = directory / "make-run"
     workdir.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACEMESH_"))}
+    orders_db, inventory_db = sqlite_urls(workdir)
+    env |= {"ORDERS_DATABASE_URL": orders_db, "INVENTORY_DATABASE_URL": inventory_db}
     log = (workdir / "make-run.log").open("w")
     manager = subprocess.Popen(
-        [sys.executable, "-m", "devrun"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "tools.mesh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         deadline = time.monotonic() + 60

@@ -1,4 +1,4 @@
-"""`python -m chaos`: every fault under load, on SQLite and PostgreSQL, then the report tables.
+"""`python -m tools.chaos`: every fault under load, on SQLite and PostgreSQL, then the report tables.
 
 Exits 1 when any request failed badly (a 5xx other than the documented 503, an answer in another shape, a
 hang past the deadline), when a key got two orders, when the invariant between stock and orders broke, or
@@ -16,8 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from chaos.faults import BACKEND_FAULTS, FAULTS, Outcome, run, unavailable
-from chaos.load import Latency
+from tools.chaos.faults import BACKEND_FAULTS, FAULTS, Outcome, run, unavailable
+from tools.chaos.load import Latency
 
 # The benchmark's budget for a trace backend that is away: at most 5% of the throughput, p99 within 1.25x.
 THROUGHPUT_COST_BUDGET = 0.05
@@ -25,7 +25,7 @@ P99_RATIO_BUDGET = 1.25
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=__doc__)
     parser.add_argument("--seconds", type=float, default=30, help="load per fault (default 30)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")

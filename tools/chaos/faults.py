@@ -17,14 +17,14 @@ import grpc
 import httpx
 from sqlalchemy.engine import make_url
 
-from bench.probes import PeakRss, rss_mib
-from chaos import invariant
-from chaos.frozen import Frozen, thaw_tree, unsupported
-from chaos.load import HANG_SECONDS, SKUS, Latency, Tally, drive
-from devrun.databases import admin, mesh_databases, sqlite_urls
-from devrun.mesh import Mesh, free_port, start_mesh
+from tools.chaos import invariant
+from tools.chaos.frozen import Frozen, thaw_tree, unsupported
+from tools.chaos.load import HANG_SECONDS, SKUS, Latency, Tally, drive
+from tools.mesh.databases import admin, mesh_databases, sqlite_urls
+from tools.mesh.probes import PeakRss, rss_mib
+from tools.mesh.processes import Mesh, free_port, start_mesh
+from tools.mesh.waterfall import ReceivedSpan, SpanStore, start_receiver
 from tracemesh_common.drops import DROP_REPORT_SECONDS
-from waterfall import ReceivedSpan, SpanStore, start_receiver
 
 MESH_ENV = {
     # Settle pending orders soon after the gateway's deadline (5 s) has passed, so a run ends with none.

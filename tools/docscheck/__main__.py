@@ -1,4 +1,4 @@
-"""`python -m docscheck sync|check|run`: keeps the docs true to the code (see docs/README.md).
+"""`python -m tools.docscheck sync|check|run`: keeps the docs true to the code (see docs/README.md).
 
 sync   rewrites every excerpt block from the source region it quotes
 check  fails on drifted excerpts, broken links or anchors, and differences between the two languages
@@ -12,17 +12,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from docscheck.check import Docs, check, resync_hint, sync
-from docscheck.mesh import MeshError, MeshLog, reader_mesh, wait_for_running_mesh
-from docscheck.runner import report, run_order, run_pages
+from tools.docscheck.check import Docs, check, resync_hint, sync
+from tools.docscheck.mesh import MeshError, MeshLog, reader_mesh, wait_for_running_mesh
+from tools.docscheck.runner import report, run_order, run_pages
 
-# tools/docscheck/__main__.py -> the repository (the package is installed in editable mode from there).
+# tools/docscheck/__main__.py -> the repository, where it runs from.
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m docscheck", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m tools.docscheck",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)

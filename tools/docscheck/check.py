@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from docscheck.pages import Block, Page, Problem, parse
-from docscheck.regions import Region, Scan, scan
+from tools.docscheck.pages import Block, Page, Problem, parse
+from tools.docscheck.regions import Region, Scan, scan
 
 TUTORIAL_EN, TUTORIAL_ZH = "docs/tutorial/en", "docs/tutorial/zh"
 TEMPLATE_EN, TEMPLATE_ZH = "docs/template.md", "docs/template.zh.md"
 README_EN, README_ZH = "README.md", "README.zh.md"
-SYNC_COMMAND = ".venv/bin/python -m docscheck sync"
+SYNC_COMMAND = ".venv/bin/python -m tools.docscheck sync"
 # A target with a scheme (https:, mailto:) or a network path is not the checker's to resolve.
 _EXTERNAL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
 _EXCERPT = re.compile(r"^([^#\s]+)#([\w.-]+)$")

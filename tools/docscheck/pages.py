@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from docscheck.slugs import Slugger
+from tools.docscheck.slugs import Slugger
 
 # GitHub's Markdown is CommonMark with tables (links inside table cells must be found too).
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])

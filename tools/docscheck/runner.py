@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from docscheck import shape
-from docscheck.check import TEMPLATE_EN, TUTORIAL_EN
-from docscheck.deploy import validate
-from docscheck.mesh import MeshLog, reader_env
-from docscheck.pages import Block, Page, Step
+from tools.docscheck import shape
+from tools.docscheck.check import TEMPLATE_EN, TUTORIAL_EN
+from tools.docscheck.deploy import validate
+from tools.docscheck.mesh import MeshLog, reader_env
+from tools.docscheck.pages import Block, Page, Step
 
 # How long a `run: eventually` block is retried, and how long the mesh may take to print a waterfall
 # (spans are exported every 0.5 s, and a trace prints once it has been quiet for 1.5 s).

@@ -11,7 +11,7 @@ import sys
 
 from honcho.manager import Manager
 
-from devrun.mesh import MIGRATED, migrate
+from tools.mesh.processes import MIGRATED, migrate
 
 # Where the OTLP exporters send when OTEL_EXPORTER_OTLP_ENDPOINT is unset.
 DEFAULT_ENDPOINT = "http://localhost:4317"
@@ -36,7 +36,7 @@ def plan(environ: dict[str, str]) -> list[tuple[str, list[str], dict[str, str]]]
         receiver_env = dict(env, COLUMNS=env.get("COLUMNS", "150"))
         if sys.stdout.isatty():
             receiver_env.setdefault("FORCE_COLOR", "1")
-        processes.append(("waterfall", [python, "-m", "waterfall"], receiver_env))
+        processes.append(("waterfall", [python, "-m", "tools.mesh.waterfall"], receiver_env))
     for service in ("inventory", "orders", "gateway"):
         processes.append((service, [python, "-m", service], env))
     return processes

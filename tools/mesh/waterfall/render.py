@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from waterfall.receiver import ReceivedSpan
+from tools.mesh.waterfall.receiver import ReceivedSpan
 
 BAR_WIDTH = 32
 _SERVICE_STYLES = ["cyan", "magenta", "green", "yellow", "blue", "red"]

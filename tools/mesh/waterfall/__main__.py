@@ -1,4 +1,5 @@
-"""Receives OTLP/gRPC and prints every finished trace as a waterfall: `python -m waterfall [--port 4317]`."""
+"""Receives OTLP/gRPC and prints every finished trace as a waterfall:
+`python -m tools.mesh.waterfall [--port 4317]`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import time
 
 from rich.console import Console
 
-from waterfall.receiver import SpanStore, start_receiver
-from waterfall.render import render_trace
+from tools.mesh.waterfall.receiver import SpanStore, start_receiver
+from tools.mesh.waterfall.render import render_trace
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devrun.__main__ import plan
+from tools.mesh.__main__ import plan
 
 
 def names(environ: dict[str, str]) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import httpx
 
-from waterfall import ReceivedSpan, SpanStore, start_receiver
+from tools.mesh.waterfall import ReceivedSpan, SpanStore, start_receiver
 
 SERVICES = ("inventory", "orders", "gateway")
 # The services that own a database: each is migrated (`python -m <service>.migrate`) before it starts.

@@ -4,7 +4,7 @@
 same receiver on a free port and assert on what it received.
 """
 
-from waterfall.receiver import ReceivedSpan, SpanStore, start_receiver
-from waterfall.render import render_trace
+from tools.mesh.waterfall.receiver import ReceivedSpan, SpanStore, start_receiver
+from tools.mesh.waterfall.render import render_trace
 
 __all__ = ["ReceivedSpan", "SpanStore", "render_trace", "start_receiver"]
