@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 from inventory.domain import StoreUnavailable as StockUnavailable
 from orders.domain import StoreUnavailable as OrdersUnavailable
 from tools.mesh.databases import POSTGRES_URL, postgres_database
-from tools.mesh.processes import free_port
+from tools.mesh.ports import free_port
 from tracemesh_common.database import Database, create_engine
 from tracemesh_common.migrations import upgrade
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
-from tools.mesh.__main__ import plan
+from tools.mesh.plan import plan
 from tracemesh_common.tracing import SHUTDOWN_FLUSH_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.docscheck.mesh import Addresses, busy_ports, reader_mesh
-from tools.mesh.processes import free_port
+from tools.docscheck.mesh import reader_mesh
+from tools.mesh.plan import Addresses
+from tools.mesh.ports import busy_ports, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = Addresses().ports

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tools.mesh.processes import Mesh, answers, free_port
+from tools.mesh.ports import answers, free_port
+from tools.mesh.processes import Mesh
 from tools.mesh.waterfall import ReceivedSpan
 
 CART = {"items": [{"sku": "BOOK-001", "quantity": 1}, {"sku": "STICKER-3", "quantity": 2}]}

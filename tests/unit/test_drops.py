@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tools.mesh.processes import free_port
+from tools.mesh.ports import free_port
 from tracemesh_common.drops import SDK_BATCH_LOGGER
 from tracemesh_common.settings import TelemetrySettings
 from tracemesh_common.tracing import Telemetry, setup_telemetry

@@ -1,8 +1,14 @@
-"""What `make run` starts, depending on where spans are meant to go."""
+"""What the mesh is made of: what `make run` starts, depending on where spans are meant to go, and where
+each service listens."""
 
 from __future__ import annotations
 
-from tools.mesh.__main__ import plan
+import pytest
+
+from gateway.settings import GatewaySettings
+from inventory.settings import InventorySettings
+from orders.settings import OrdersSettings
+from tools.mesh.plan import Addresses, plan, services
 
 
 def names(environ: dict[str, str]) -> list[str]:
@@ -37,3 +43,29 @@ def test_exports_quickly_unless_told_otherwise() -> None:
     assert env["OTEL_BSP_SCHEDULE_DELAY"] == "500"
     (_, _, env), *_ = plan({"OTEL_BSP_SCHEDULE_DELAY": "5000"})
     assert env["OTEL_BSP_SCHEDULE_DELAY"] == "5000"
+
+
+def test_make_runs_addresses_are_where_the_services_listen_by_default() -> None:
+    # The docs checker and the benchmark look for make run's mesh there.
+    make_run = Addresses()
+    assert GatewaySettings.model_fields["port"].default == make_run.gateway
+    assert GatewaySettings.model_fields["orders_address"].default == make_run.orders_address
+    assert OrdersSettings.model_fields["port"].default == make_run.orders
+    assert OrdersSettings.model_fields["inventory_url"].default == make_run.inventory_url
+    assert InventorySettings.model_fields["port"].default == make_run.inventory
+
+
+def test_other_addresses_are_settings_each_service_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    addresses = Addresses(gateway=9001, inventory=9002, orders=9003, otlp=9004)
+    for process in services({}, addresses.settings()):
+        for key, value in process.env.items():
+            monkeypatch.setenv(key, value)
+    gateway, orders, inventory = GatewaySettings(), OrdersSettings(), InventorySettings()
+    assert (gateway.port, gateway.orders_address) == (9001, "127.0.0.1:9003")
+    assert (orders.port, orders.inventory_url) == (9003, "http://127.0.0.1:9002")
+    assert inventory.port == 9002
+
+
+def test_make_run_and_the_tests_start_the_same_services() -> None:
+    started_by_make_run = [(name, argv) for name, argv, _env in plan({}) if name != "waterfall"]
+    assert started_by_make_run == [(name, argv) for name, argv, _env in services({}, Addresses().settings())]

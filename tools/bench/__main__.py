@@ -36,8 +36,10 @@ from tools.bench.floor import span_floor_us
 from tools.bench.footprint import make_run_footprint
 from tools.bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
 from tools.mesh.databases import mesh_databases
+from tools.mesh.plan import SERVICES
+from tools.mesh.ports import free_port
 from tools.mesh.probes import PeakRss, cpu_seconds, rss_mib
-from tools.mesh.processes import SERVICES, Mesh, free_port, start_mesh
+from tools.mesh.processes import Mesh, start_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_SKU = "STICKER-3"

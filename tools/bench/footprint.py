@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 
 from tools.bench.load import lua_script, parse, start_wrk
-from tools.docscheck.mesh import Addresses, busy_ports
 from tools.mesh.databases import sqlite_urls
+from tools.mesh.plan import Addresses
+from tools.mesh.ports import answers, busy_ports
 from tools.mesh.probes import PeakRss, pss_mib, rss_mib
-from tools.mesh.processes import answers
 
 # tools/bench/footprint.py -> the repository, where make run runs from.
 ROOT = Path(__file__).resolve().parents[2]

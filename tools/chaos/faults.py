@@ -21,8 +21,9 @@ from tools.chaos import invariant
 from tools.chaos.frozen import Frozen, thaw_tree, unsupported
 from tools.chaos.load import HANG_SECONDS, SKUS, Latency, Tally, drive
 from tools.mesh.databases import admin, mesh_databases, sqlite_urls
+from tools.mesh.ports import free_port
 from tools.mesh.probes import PeakRss, rss_mib
-from tools.mesh.processes import Mesh, free_port, start_mesh
+from tools.mesh.processes import Mesh, start_mesh
 from tools.mesh.waterfall import ReceivedSpan, SpanStore, start_receiver
 from tracemesh_common.drops import DROP_REPORT_SECONDS
 

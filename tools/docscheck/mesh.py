@@ -6,15 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tools.mesh.plan import Addresses
+from tools.mesh.ports import busy_ports
 
 # Variables a `make` above us (`make test`) passes down; a reader's `make run` in a fresh shell has none,
 # and with them make would announce itself as a sub-make or look for a jobserver that is not there.
@@ -23,28 +24,6 @@ _MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKE_TE
 
 class MeshError(RuntimeError):
     """The mesh could not be started, or is not there to use."""
-
-
-@dataclass(frozen=True)
-class Addresses:
-    """Where `make run` listens: the defaults of each service's settings.py and of the waterfall."""
-
-    gateway: int = 8080
-    inventory: int = 8081
-    orders: int = 50051
-    otlp: int = 4317
-
-    @property
-    def ports(self) -> list[int]:
-        return [self.gateway, self.inventory, self.orders, self.otlp]
-
-    @property
-    def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway}"
-
-    @property
-    def inventory_url(self) -> str:
-        return f"http://127.0.0.1:{self.inventory}"
 
 
 class MeshLog:
@@ -68,17 +47,6 @@ def reader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     waterfall (the pages show it 150 columns wide; a narrower one wraps its cells)."""
     env = {key: value for key, value in os.environ.items() if key not in _MAKE_VARIABLES}
     return env | {"COLUMNS": "150"} | (extra or {})
-
-
-def busy_ports(ports: list[int]) -> list[int]:
-    """The ports something already listens on at 127.0.0.1."""
-    busy = []
-    for port in ports:
-        with socket.socket() as probe:
-            probe.settimeout(1)
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                busy.append(port)
-    return busy
 
 
 @contextmanager

@@ -1,1 +1,11 @@
-"""`make run`: the whole mesh as local processes, for development and the tutorial."""
+"""How the mesh starts, for everything that starts it: `make run` (`python -m tools.mesh`), and the same
+services as real processes on free ports for the end-to-end tests, the benchmark and the fault suite.
+
+plan.py       the processes, their environment and their addresses (a new service joins here)
+processes.py  the services started on free ports, their spans received in this process (start_mesh)
+ports.py      free and busy ports, and the readiness probe
+schema.py     each database migrated to its newest schema before its service starts
+databases.py  fresh SQLite files or PostgreSQL databases for one mesh
+probes.py     CPU and memory of the mesh's processes, read from /proc
+waterfall/    the OTLP/gRPC receiver that keeps spans and prints each trace (`make run` prints with it)
+"""

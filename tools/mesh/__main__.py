@@ -1,4 +1,4 @@
-"""Starts inventory, orders and gateway (and the waterfall receiver) under one process manager.
+"""`make run`: inventory, orders and gateway (and the waterfall receiver) under one process manager.
 
 Ctrl-C or SIGTERM stops them all: each service drains its requests and flushes its spans first.
 """
@@ -11,44 +11,15 @@ import sys
 
 from honcho.manager import Manager
 
-from tools.mesh.processes import MIGRATED, migrate
-
-# Where the OTLP exporters send when OTEL_EXPORTER_OTLP_ENDPOINT is unset.
-DEFAULT_ENDPOINT = "http://localhost:4317"
-
-
-def plan(environ: dict[str, str]) -> list[tuple[str, list[str], dict[str, str]]]:
-    """The processes to start, as (name, argv, environment)."""
-    python = sys.executable
-    env = dict(environ)
-    # Export every half second instead of every five, so each trace appears right after its request.
-    env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
-    # The local demo: the page at http://localhost:8080 may ask for scenarios.
-    env.setdefault("GATEWAY_SCENARIOS_ENABLED", "true")
-    env["PYTHONUNBUFFERED"] = "1"
-    processes = []
-    endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-    wanted = environ.get("TRACEMESH_WATERFALL", "auto") != "off"
-    if wanted and endpoint.rstrip("/") in ("", DEFAULT_ENDPOINT, "http://127.0.0.1:4317"):
-        # Nobody else is named to receive the spans: print them here. A real collector or Jaeger named in
-        # OTEL_EXPORTER_OTLP_ENDPOINT is left to do that job, and so is one already listening on the default
-        # endpoint when TRACEMESH_WATERFALL=off.
-        receiver_env = dict(env, COLUMNS=env.get("COLUMNS", "150"))
-        if sys.stdout.isatty():
-            receiver_env.setdefault("FORCE_COLOR", "1")
-        processes.append(("waterfall", [python, "-m", "tools.mesh.waterfall"], receiver_env))
-    for service in ("inventory", "orders", "gateway"):
-        processes.append((service, [python, "-m", service], env))
-    return processes
+from tools.mesh.plan import plan
+from tools.mesh.schema import migrate
 
 
 def main() -> None:
     manager = Manager()
     processes = plan(dict(os.environ))
     # The databases first: no service creates tables as it starts.
-    for name, _, env in processes:
-        if name in MIGRATED:
-            migrate(name, env)
+    migrate(processes)
     for name, argv, env in processes:
         # honcho runs each command through a shell; `exec` makes the service the process that receives
         # SIGTERM, instead of a shell that would die at once and leave the service behind.
