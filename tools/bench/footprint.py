@@ -4,9 +4,6 @@ services, idle and under load, as a reader of the README runs it."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +12,10 @@ import httpx
 
 from tools.bench.load import lua_script, parse, start_wrk
 from tools.mesh.databases import sqlite_urls
+from tools.mesh.make_run import MANAGER, make_run
 from tools.mesh.plan import Addresses
-from tools.mesh.ports import answers, busy_ports
+from tools.mesh.ports import busy_ports
 from tools.mesh.probes import PeakRss, pss_mib, rss_mib
-
-# tools/bench/footprint.py -> the repository, where make run runs from.
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def process_tree(root: int) -> dict[str, int]:
@@ -56,8 +51,8 @@ def process_tree(root: int) -> dict[str, int]:
 
 
 def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, Any]:
-    """Starts `python -m tools.mesh` (what `make run` runs) from the repository root, its SQLite files in a
-    scratch folder, reads the memory of its process tree idle, then under `seconds` of traced reads and
+    """Starts `python -m tools.mesh` (what `make run` runs) as a reader starts make run, its SQLite files in
+    a scratch folder; reads the memory of its process tree idle, then under `seconds` of traced reads and
     orders; stops it as Ctrl-C would."""
     addresses = Addresses()  # make run's fixed ports
     busy = busy_ports(addresses.ports)
@@ -68,16 +63,7 @@ def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, A
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACEMESH_"))}
     orders_db, inventory_db = sqlite_urls(workdir)
     env |= {"ORDERS_DATABASE_URL": orders_db, "INVENTORY_DATABASE_URL": inventory_db}
-    log = (workdir / "make-run.log").open("w")
-    manager = subprocess.Popen(
-        [sys.executable, "-m", "tools.mesh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not answers(f"{addresses.gateway_url}/readyz"):
-            if manager.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"make run did not start:\n{(workdir / 'make-run.log').read_text()}")
-            time.sleep(0.2)
+    with make_run(workdir / "make-run.log", env, addresses, command=MANAGER, ready_timeout=60) as manager:
         time.sleep(2)  # the receiver and services settle after their first requests
         pids = process_tree(manager.pid)
         idle_rss = {name: rss_mib(pid) for name, pid in pids.items()}
@@ -101,12 +87,3 @@ def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, A
             "peak_rss_mib_by_process": peak.peak,
             "peak_pss_mib": peak.peak_pss_total,
         }
-    finally:
-        manager.send_signal(signal.SIGINT)
-        try:
-            manager.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            for pid in process_tree(manager.pid).values():
-                os.kill(pid, signal.SIGKILL)
-            manager.wait()
-        log.close()

@@ -13,8 +13,9 @@ import tempfile
 from pathlib import Path
 
 from tools.docscheck.check import Docs, check, resync_hint, sync
-from tools.docscheck.mesh import MeshError, MeshLog, reader_mesh, wait_for_running_mesh
+from tools.docscheck.mesh import MeshLog, reader_mesh, wait_for_running_mesh
 from tools.docscheck.runner import report, run_order, run_pages
+from tools.mesh.make_run import MeshError
 
 # tools/docscheck/__main__.py -> the repository, where it runs from.
 ROOT = Path(__file__).resolve().parents[2]

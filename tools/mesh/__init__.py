@@ -3,6 +3,7 @@ services as real processes on free ports for the end-to-end tests, the benchmark
 
 plan.py       the processes, their environment and their addresses (a new service joins here)
 processes.py  the services started on free ports, their spans received in this process (start_mesh)
+make_run.py   `make run` as a person runs it, for the docs checker and the benchmark's memory reading
 ports.py      free and busy ports, and the readiness probe
 schema.py     each database migrated to its newest schema before its service starts
 databases.py  fresh SQLite files or PostgreSQL databases for one mesh
