@@ -39,10 +39,11 @@ def test_the_build_context_is_only_what_the_image_needs() -> None:
     assert {rule.strip("!/") for rule in rules if rule.startswith("!")} == set(CONTEXT)
 
 
-def test_the_context_builds_the_services_and_nothing_of_the_dev_tools(tmp_path: Path) -> None:
+def wheel_of(names: list[str], tmp_path: Path) -> Path:
+    """The wheel pip builds from a copy of these files and folders of the repository."""
     context = tmp_path / "context"
     context.mkdir()
-    for name in CONTEXT:
+    for name in names:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -65,8 +66,18 @@ def test_the_context_builds_the_services_and_nothing_of_the_dev_tools(tmp_path: 
         check=True,
     )
     (wheel,) = tmp_path.glob("tracemesh-*.whl")
+    return wheel
+
+
+def top_level_packages(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
-        packages = {name.split("/")[0] for name in archive.namelist() if "/" in name}
+        folders = {name.split("/")[0] for name in archive.namelist() if "/" in name}
+    return {folder for folder in folders if not folder.endswith(".dist-info")}
+
+
+def test_the_context_builds_the_services_and_nothing_of_the_dev_tools(tmp_path: Path) -> None:
+    wheel = wheel_of(CONTEXT, tmp_path)
+    packages = top_level_packages(wheel)
     assert {"gateway", "orders", "inventory", "tracemesh_common", "tracemesh", "tracemesh_demo"} <= packages
     assert not {"tools", "waterfall", "devrun", "tests"} & packages
     with zipfile.ZipFile(wheel) as archive:  # the demo page ships inside the demo package
@@ -82,6 +93,16 @@ def test_the_context_builds_the_services_and_nothing_of_the_dev_tools(tmp_path: 
             name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")
         ]
         assert b"xtraceid = tracemesh_common.propagation:XTraceIdPropagator" in archive.read(entry_points)
+
+
+def test_the_repository_installs_services_and_the_example_and_nothing_of_tools(tmp_path: Path) -> None:
+    # What `make venv` installs (editable) from the whole checkout: tools/ runs from the repository root.
+    wheel = wheel_of([*CONTEXT, "tools", "examples"], tmp_path)
+    packages = top_level_packages(wheel)
+    installed = [*ROOT.glob("services/*/__init__.py"), *ROOT.glob("examples/*/__init__.py")]
+    assert packages == {path.parent.name for path in installed}
+    assert {"gateway", "checkout"} <= packages
+    assert not {"tools", "mesh", "bench", "chaos", "docscheck", "devrun", "waterfall", "tests"} & packages
 
 
 def test_every_third_party_image_is_pinned_to_a_release() -> None:
