@@ -7,7 +7,7 @@ from inventory.settings import InventorySettings
 from tracemesh_common.lifecycle import HttpServer, Job, run
 from tracemesh_common.logs import configure_logging
 from tracemesh_common.tracing import setup_telemetry
-from tracemesh_demo.inventory import DemoStockRepository, restock_job  # demo seam
+from tracemesh_demo.inventory import DemoStockRepository, FlakyInventory, restock_job  # demo seam
 
 
 def main() -> None:
@@ -19,6 +19,7 @@ def main() -> None:
         telemetry,
         repository=DemoStockRepository,  # demo seam
     )
+    app.add_middleware(FlakyInventory)  # demo seam
     jobs: list[Job] = [
         restock_job(app.state.service),  # demo seam
     ]

@@ -1,6 +1,7 @@
 """The demo in inventory: the four scenarios' flaws, and the restock job that tops the stock back up.
 
-`DemoStockRepository` is inventory's repository with the flaw a request asks for (read from its baggage):
+`DemoStockRepository` is inventory's repository with the flaw a request asks for (read from its baggage), and
+`FlakyInventory` a middleware that makes its calls hang:
 
 - slow-query: the stock lookup and the reserving UPDATE make the database walk a million rows (a real,
   slow statement, what a lookup that lost its index costs; not a sleep): one long DB span.
@@ -25,6 +26,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import ColumnElement, event, select, text
 from sqlalchemy.orm import ORMExecuteState
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from inventory.catalogue import CATALOGUE
 from inventory.domain import Product, Reservation
@@ -65,13 +67,11 @@ class DemoStockRepository(StockRepository):
         self._tracer = trace.get_tracer("tracemesh.demo")
         # contention: one lock for the whole process, the "shared resource" reservations queue for.
         self._ledger_lock = asyncio.Lock()
-        self._stalled_traces: OrderedDict[int, None] = OrderedDict()
         # The slow statements are the repository's own, made slow in the database: a products statement run
         # by this database's sessions gets the walk while _WALK asks for it.
         event.listen(database.session_class, "do_orm_execute", _walk_when_asked)
 
     async def list_products(self) -> list[Product]:
-        await self._maybe_stall()
         scenario = current_scenario()
         if scenario is Scenario.N_PLUS_ONE:
             async with self.database.session() as session:
@@ -82,7 +82,6 @@ class DemoStockRepository(StockRepository):
             return await super().list_products()
 
     async def reserve(self, reservation_id: str, sku: str, quantity: int) -> Reservation:
-        await self._maybe_stall()
         scenario = current_scenario()
         if scenario is Scenario.CONTENTION:
             # The work, made a little slower, happens under the process-wide lock.
@@ -104,14 +103,30 @@ class DemoStockRepository(StockRepository):
             self._ledger_lock.release()
             # docs-endregion: ledger-lock
 
+
+class FlakyInventory:
+    """flaky-inventory, as ASGI middleware inside the tracing layer: the first call of each trace to list or
+    reserve stock hangs past the caller's timeout, then carries on as usual. The caller's retry gets a normal
+    answer (a reservation is keyed by the order id, so the late first attempt and the retry take the stock
+    once between them)."""
+
+    PATHS = ("/products", "/reservations")
+
+    def __init__(self, app: ASGIApp, settings: InventoryDemoSettings | None = None) -> None:
+        self._app = app
+        self._settings = settings or InventoryDemoSettings()
+        self._stalled_traces: OrderedDict[int, None] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.PATHS:
+            await self._maybe_stall()
+        await self._app(scope, receive, send)
+
     async def _maybe_stall(self) -> None:
-        """flaky-inventory: the first call of each trace hangs past the caller's timeout, then carries on as
-        usual. The caller's retry gets a normal answer (a reservation is keyed by the order id, so the late
-        first attempt and the retry take the stock once between them)."""
         # docs-region: flaky-stall
         if current_scenario() is not Scenario.FLAKY_INVENTORY:
             return
-        span = trace.get_current_span()
+        span = trace.get_current_span()  # inventory's HTTP server span: the tracing layer is outside
         trace_id = span.get_span_context().trace_id
         if not trace_id or trace_id in self._stalled_traces:  # untraced: nothing to tell the calls apart
             return

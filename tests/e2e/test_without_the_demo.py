@@ -36,8 +36,8 @@ def test_the_core_runs_one_trace_without_the_demo(tmp_path: Path) -> None:
             (tree / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, tree / name)
     removed = remove_the_demo(tree)
-    # Three composition roots: an import each, and the demo's repositories, page and restock job.
-    assert len(removed) == 7, removed
+    # Three composition roots: an import each, and the demo's repositories, page, stall and restock job.
+    assert len(removed) == 8, removed
     assert not [path for path in (tree / "services").rglob("*.py") if "tracemesh_demo" in path.read_text()]
 
     # The copy's packages come first on the path. The virtualenv's editable install still maps
