@@ -7,6 +7,7 @@ Kubernetes mount), on ports of its own: each address is moved with `--set`, noth
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ class JaegerSpan:
     start_us: int
     duration_us: int
     tags: dict[str, Any]
+    events: tuple[str, ...] = ()  # the span's events, which Jaeger calls logs, by name
 
     @property
     def kind(self) -> str:
@@ -89,6 +91,7 @@ class JaegerTrace:
                     start_us=span["startTime"],
                     duration_us=span["duration"],
                     tags=_tags(span.get("tags", [])),
+                    events=tuple(str(_tags(log["fields"]).get("event")) for log in span.get("logs", [])),
                 )
             )
         return cls(data["traceID"], spans, processes)
@@ -206,8 +209,13 @@ def run_jaeger(
     addresses = _ADDRESSES if addresses is None else addresses
     ports = {name: free_port() for name in [*addresses, "metrics"]}
     command = [str(binary), f"--config={config}", *address_flags(ports, addresses), *extra_flags]
+    # What Jaeger traces of itself goes to the OTLP SDK's default endpoint, localhost:4317: in compose,
+    # Jaeger's own receiver. Here that receiver is on another port; point it there, as compose would.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    if "otlp_grpc" in ports:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{ports['otlp_grpc']}"
     with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     jaeger = Jaeger(process, log, ports)
     try:
         _wait_healthy(jaeger)

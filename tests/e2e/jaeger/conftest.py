@@ -27,9 +27,13 @@ def jaeger(go_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[J
 
 @pytest.fixture(scope="module")
 def mesh_env(jaeger: Jaeger) -> dict[str, str]:
-    """The services export over OTLP/gRPC to `jaeger`, as in compose, with the demo scenarios on; a module
-    overrides it to try another exporter."""
-    return {"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_grpc, "GATEWAY_SCENARIOS_ENABLED": "true"}
+    """As compose sets the services up: OTLP/gRPC to `jaeger`, the demo scenarios on, and the demo page's
+    links to Jaeger's UI. A module overrides it to try another exporter."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_grpc,
+        "GATEWAY_SCENARIOS_ENABLED": "true",
+        "GATEWAY_JAEGER_UI_URL": jaeger.ui,
+    }
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
