@@ -29,6 +29,20 @@ ORDER = Counter(
 )
 
 
+# Where each of them hangs: its parent's (service, kind, name); the gateway's server span is the root.
+ORDER_PARENTS = {
+    ("gateway", "client", CREATE_ORDER): ("gateway", "server", "POST /orders"),
+    ("orders", "server", CREATE_ORDER): ("gateway", "client", CREATE_ORDER),
+    ("orders", "sql", "INSERT"): ("orders", "server", CREATE_ORDER),
+    ("orders", "client", "POST"): ("orders", "server", CREATE_ORDER),
+    ("inventory", "server", "POST /reservations"): ("orders", "client", "POST"),
+    ("inventory", "internal", "reserve stock"): ("inventory", "server", "POST /reservations"),
+    ("inventory", "sql", "UPDATE"): ("inventory", "internal", "reserve stock"),
+    ("inventory", "sql", "INSERT"): ("inventory", "internal", "reserve stock"),
+    ("orders", "sql", "UPDATE"): ("orders", "server", CREATE_ORDER),
+}
+
+
 def is_sql(span: JaegerSpan) -> bool:
     return "db.statement" in span.tags
 
@@ -48,6 +62,19 @@ def shape(trace: JaegerTrace) -> Counter[tuple[str, str, str]]:
 def is_whole_order(trace: JaegerTrace) -> bool:
     """Every span of an order has arrived (each service exports on its own schedule)."""
     return shape(trace) == ORDER
+
+
+def assert_order_tree(trace: JaegerTrace) -> None:
+    """Every span of an order, each under the parent it belongs under."""
+    assert shape(trace) == ORDER
+    assert_one_tree(trace, "POST /orders")
+    spans = {span.span_id: span for span in trace.spans}
+    parents = {
+        key(span): key(spans[span.parent_id])
+        for span in trace.spans
+        if span.parent_id in spans and span.name != "connect"
+    }
+    assert parents == ORDER_PARENTS
 
 
 def assert_one_tree(trace: JaegerTrace, root_name: str) -> JaegerSpan:
