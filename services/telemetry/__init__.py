@@ -154,7 +154,10 @@ class Telemetry:
             return []
         from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
-        return [aio_server_interceptor(self.tracer_provider, filter_=filters.negate(filters.health_check()))]
+        # Health checks and server reflection (a tool such as grpcurl asking what the server offers) are
+        # not calls worth a trace.
+        untraced = filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection."))
+        return [aio_server_interceptor(self.tracer_provider, filter_=filters.negate(untraced))]
 
     def grpc_client_interceptors(self) -> list[Any]:
         """gRPC client spans: injects the current context into each call's metadata."""
