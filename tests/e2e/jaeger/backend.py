@@ -22,6 +22,7 @@ from devrun.mesh import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 JAEGER_CONFIG = ROOT / "deploy" / "jaeger" / "config.yaml"
+COLLECTOR_CONFIG = ROOT / "deploy" / "collector" / "config.yaml"
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class Jaeger:
 
 
 # Each address of deploy/jaeger/config.yaml, by the path `--set` takes.
-_ADDRESSES = {
+JAEGER_ADDRESSES = {
     "otlp_grpc": "receivers.otlp.protocols.grpc.endpoint",
     "otlp_http": "receivers.otlp.protocols.http.endpoint",
     "zipkin": "receivers.zipkin.endpoint",
@@ -196,19 +197,40 @@ def address_flags(ports: dict[str, int], addresses: dict[str, str]) -> list[str]
     return [*flags, f"--set=service.telemetry.metrics.readers={reader}"]
 
 
+# The Collector's addresses in deploy/collector/config.yaml, and the health extension it is given here.
+COLLECTOR_ADDRESSES = {
+    "otlp_grpc": "receivers.otlp.protocols.grpc.endpoint",
+    "otlp_http": "receivers.otlp.protocols.http.endpoint",
+    "health": "extensions.healthcheckv2.http.endpoint",
+}
+
+
+def collector_flags(exporting_to: Jaeger) -> tuple[str, ...]:
+    """deploy/collector/config.yaml as Jaeger runs it: the file unchanged, but for its health extension
+    (the Collector's `health_check`, which Jaeger does not carry, gives way to Jaeger's `healthcheckv2`)
+    and its exporter's address (`jaeger:4317` in compose)."""
+    return (
+        f"--config={COLLECTOR_CONFIG}",
+        # A later configuration merges into the earlier ones: this one empties the extensions.
+        "--config=yaml:extensions: null",
+        "--set=extensions.healthcheckv2.use_v2=true",
+        "--set=service.extensions=[healthcheckv2]",
+        f"--set=exporters.otlp/jaeger.endpoint=127.0.0.1:{exporting_to.ports['otlp_grpc']}",
+    )
+
+
 @contextmanager
 def run_jaeger(
     binary: Path,
     log: Path,
-    config: Path = JAEGER_CONFIG,
+    config: tuple[str, ...] = (f"--config={JAEGER_CONFIG}",),
     addresses: dict[str, str] | None = None,
-    extra_flags: tuple[str, ...] = (),
 ) -> Iterator[Jaeger]:
-    """Starts Jaeger with `config`, every address moved to a free port, and waits until its /status says
-    it is healthy. Stops it on the way out."""
-    addresses = _ADDRESSES if addresses is None else addresses
+    """Starts Jaeger with `config` (its --config and --set flags), every address moved to a free port, and
+    waits until its /status says it is healthy. Stops it on the way out."""
+    addresses = JAEGER_ADDRESSES if addresses is None else addresses
     ports = {name: free_port() for name in [*addresses, "metrics"]}
-    command = [str(binary), f"--config={config}", *address_flags(ports, addresses), *extra_flags]
+    command = [str(binary), *config, *address_flags(ports, addresses)]
     # What Jaeger traces of itself goes to the OTLP SDK's default endpoint, localhost:4317: in compose,
     # Jaeger's own receiver. Here that receiver is on another port; point it there, as compose would.
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
