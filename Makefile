@@ -36,7 +36,7 @@ $(INSTALLED): requirements.lock requirements-load.lock requirements-dev.lock pyp
 run: venv ## run the mesh locally on SQLite; each finished trace prints as a waterfall (Ctrl-C stops)
 	$(BIN)/python -m devrun
 
-test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, unless CI=true)
+test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, Jaeger tests without Go, unless CI=true)
 	$(BIN)/pytest
 
 gotools: $(GO_BIN)/jaeger $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe ## build Jaeger, grpcurl and grpc-health-probe into build/go (needs Go; about 4 minutes the first time, on 2 cores)
