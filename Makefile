@@ -39,7 +39,7 @@ run: venv ## run the mesh locally on SQLite; each finished trace prints as a wat
 test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, Jaeger tests without Go, unless CI=true)
 	$(BIN)/pytest
 
-gotools: $(GO_BIN)/jaeger $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe ## build Jaeger, grpcurl and grpc-health-probe into build/go (needs Go; about 4 minutes the first time, on 2 cores)
+gotools: $(GO_BIN)/jaeger $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe ## build Jaeger, grpcurl and grpc-health-probe into build/go (needs Go; about 7 minutes the first time on 2 cores)
 
 $(GO_BIN)/jaeger: gotools/jaeger/go.mod gotools/jaeger/go.sum
 	@command -v go >/dev/null || { echo "make gotools needs Go (https://go.dev/doc/install)"; exit 1; }

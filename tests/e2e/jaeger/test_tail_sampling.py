@@ -80,9 +80,15 @@ def sampled_mesh(collector: Jaeger, tmp_path: Path) -> Iterator[Mesh]:
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_grpc,
         "GATEWAY_SCENARIOS_ENABLED": "true",
-        # Slow in the database itself: about 1 s on 2 cores, twice the threshold, and short enough that an
-        # order waiting for SQLite's write lock behind it still gets its answer within orders' 1.5 s.
-        "INVENTORY_SLOW_QUERY_ROWS": "4000000",
+        # Slow in the database itself: about 0.8 s on 2 cores, and slower on a busy machine.
+        "INVENTORY_SLOW_QUERY_ROWS": "3000000",
+        # The slow query holds SQLite's write lock for as long as it runs: on a busy machine longer than
+        # orders' 1.5 s per attempt, and the orders queued behind it wait as long again. Here only the
+        # policy's view of a slow trace is wanted, not a timeout: one patient attempt, within a patient
+        # gateway.
+        "ORDERS_INVENTORY_TIMEOUT_SECONDS": "15",
+        "ORDERS_INVENTORY_ATTEMPTS": "1",
+        "GATEWAY_ORDERS_TIMEOUT_SECONDS": "20",
     }
     mesh = start_mesh(tmp_path, *sqlite_urls(tmp_path), env, receive=False)
     yield mesh
@@ -151,6 +157,8 @@ def test_the_policy_is_the_compose_collectors() -> None:
     assert accepted_interval(600) == (28, 98)  # 4.7% to 16.3%
 
 
+# About a minute: the load, then the policy's 15 s decision wait; twice that on a busy machine.
+@pytest.mark.timeout(300, func_only=True)
 def test_errors_and_slow_traces_are_all_kept_and_a_tenth_of_the_rest(
     jaeger: Jaeger, collector: Jaeger, sampled_mesh: Mesh
 ) -> None:
@@ -162,7 +170,7 @@ def test_errors_and_slow_traces_are_all_kept_and_a_tenth_of_the_rest(
 
     async def both() -> list[Sent]:
         # The slow orders one at a time, beside the load: each holds inventory's SQLite write lock for its
-        # whole query, and two in a row would keep a third writer waiting past orders' deadline.
+        # whole query, and two in a row would keep a third writer waiting past the deadline.
         batches = await asyncio.gather(send(sampled_mesh, load, 3), send(sampled_mesh, slow, 1))
         return [s for batch in batches for s in batch]
 
@@ -202,7 +210,7 @@ def test_errors_and_slow_traces_are_all_kept_and_a_tenth_of_the_rest(
     # About a tenth of the rest. Only the requests answered within the threshold count: their traces cannot
     # be slow (every span lies within the request), so only the probabilistic policy can keep them.
     rest = [s for s in sent if s.kind == "rest" and s.latency_ms < LATENCY_MS * 0.9]
-    assert len(rest) >= 0.9 * REST, "the machine is too busy: too many requests took longer than 450 ms"
+    assert len(rest) >= REST // 2, "the machine is too busy: most requests took longer than 450 ms"
     rest_kept = [kept[s.trace_id] for s in rest if s.trace_id in kept]
     low, high = accepted_interval(len(rest))
     assert low <= len(rest_kept) <= high, f"{len(rest_kept)} of {len(rest)} kept; expected {low} to {high}"
