@@ -31,12 +31,12 @@ WORKDIR /home/tracemesh
 # Exec form: the process is PID 1 and receives SIGTERM itself, so it drains and flushes its spans.
 ENTRYPOINT ["python", "-m"]
 
-# ---- load: the load generator (python -m loadgen, Locust's web UI on 8089) ----
+# ---- load: the demo's load generator (python -m tracemesh_demo.loadgen, Locust's web UI on 8089) ----
 FROM base AS load
 COPY --from=build-load /opt/tracemesh /opt/tracemesh
 USER 10001
 EXPOSE 8089
-CMD ["loadgen"]
+CMD ["tracemesh_demo.loadgen"]
 
 # ---- run (the default target, last): the services ----
 FROM base AS run

@@ -29,7 +29,7 @@ $(INSTALLED): requirements.lock requirements-load.lock requirements-dev.lock pyp
 	@$(PYTHON) -c 'import sys; sys.exit("tracemesh needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
-	# Editable and without dependencies: registers the packages and the xtraceid propagator entry point.
+	# Editable and without dependencies: registers the packages and the propagator entry points.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -60,7 +60,7 @@ postgres: ## install and start a PostgreSQL for the tests from Debian's packages
 	bash .ci/postgres
 
 load: venv ## drive the running mesh (make run) with Locust for 60 s, about 10 requests/s, then print its summary (LOAD_ARGS to add Locust flags)
-	$(BIN)/python -m loadgen --headless --host $(LOAD_HOST) --users 10 --spawn-rate 10 --run-time 60s \
+	$(BIN)/python -m tracemesh_demo.loadgen --headless --host $(LOAD_HOST) --users 10 --spawn-rate 10 --run-time 60s \
 		--only-summary $(LOAD_ARGS)
 
 fuzz: venv ## schemathesis against the gateway's OpenAPI on a real mesh: thousands of generated requests (about two minutes)

@@ -8,8 +8,9 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from telemetry import Telemetry, TelemetrySettings, setup_telemetry
 from tests.support import postgres_database, require_postgres
+from tracemesh_common.settings import TelemetrySettings
+from tracemesh_common.tracing import Telemetry, setup_telemetry
 
 
 @pytest.fixture

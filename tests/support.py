@@ -17,21 +17,33 @@ from typing import Any
 import asyncpg
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from devrun.databases import POSTGRES_URL, postgres_database
 from devrun.mesh import free_port
+from inventory.domain import StoreUnavailable as StockUnavailable
+from orders.domain import StoreUnavailable as OrdersUnavailable
+from tracemesh_common.database import Database, create_engine
+from tracemesh_common.migrations import upgrade
 
 __all__ = [
     "GO_BIN",
+    "JAEGER_UI_STAND_IN",
     "POSTGRES_URL",
     "LoopThread",
     "free_port",
+    "migrate",
+    "orders_database",
     "postgres_database",
     "require_chromium",
     "require_go_tools",
     "require_postgres",
     "serve_app",
+    "stock_database",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +53,29 @@ GO_TOOLS = ("jaeger", "grpcurl", "grpc-health-probe")
 
 # Debian's Chromium (`apt-get install chromium`; .ci/run installs it). Tests never download a browser.
 CHROMIUM = os.environ.get("TRACEMESH_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def orders_database(url: str, **engine_options: Any) -> Database:
+    """orders' database, as orders' server makes it."""
+    return Database(url, lambda: OrdersUnavailable("orders database unavailable"), **engine_options)
+
+
+def stock_database(url: str, **engine_options: Any) -> Database:
+    """inventory's database, as inventory's app makes it."""
+    return Database(url, lambda: StockUnavailable("stock database unavailable"), **engine_options)
+
+
+def migrate(service: str, url: str) -> None:
+    """Brings a service's database to its newest schema, as `python -m <service>.migrate` does."""
+
+    async def run() -> None:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine, service)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 def require_postgres() -> None:
@@ -103,9 +138,9 @@ async def _ping(url: str) -> None:
 
 
 @contextmanager
-def serve_app(app: ASGIApp) -> Iterator[str]:
-    """Serves an ASGI app with uvicorn on a free port in a background thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+def serve_app(app: ASGIApp, port: int = 0) -> Iterator[str]:
+    """Serves an ASGI app with uvicorn in a background thread, on `port` (0: a free one); yields its URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -135,3 +170,12 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
+
+
+async def _jaeger_ui_page(_request: Request) -> HTMLResponse:
+    return HTMLResponse("<!doctype html><title>Jaeger UI stand-in</title>")
+
+
+# Stands in for the Jaeger UI where only its answering matters (the demo page's links): like the UI's
+# single-page app, it answers every path, /trace/<id> included, with a page.
+JAEGER_UI_STAND_IN = Starlette(routes=[Route("/{path:path}", _jaeger_ui_page)])

@@ -1,11 +1,12 @@
-"""checkout's composition root: settings -> logging -> telemetry -> app -> server."""
+"""checkout's composition root: settings -> logging -> telemetry -> app -> served until SIGTERM."""
 
 from __future__ import annotations
 
 from checkout.app import create_app
 from checkout.settings import CheckoutSettings
-from telemetry import configure_logging, setup_telemetry
-from telemetry.lifecycle import run_http
+from tracemesh_common.lifecycle import HttpServer, run
+from tracemesh_common.logs import configure_logging
+from tracemesh_common.tracing import setup_telemetry
 
 
 # docs-region: checkout-main
@@ -14,7 +15,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     telemetry = setup_telemetry("checkout")
     app = create_app(settings, telemetry)
-    run_http(app, settings.host, settings.port, telemetry)
+    run(HttpServer(app, settings.host, settings.port), telemetry)
     # docs-endregion: checkout-main
 
 

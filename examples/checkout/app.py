@@ -1,26 +1,21 @@
-"""checkout's HTTP transport: POST /checkout, and one error shape for every failure (the gateway's)."""
+"""checkout's HTTP transport: POST /checkout, and tracemesh's one error shape for every failure."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException
 
 from checkout.domain import CartItem, CheckoutError
 from checkout.gateway_client import GatewayClient
 from checkout.service import CheckoutService
 from checkout.settings import CheckoutSettings
-from telemetry import Telemetry, add_trace_response, current_trace_id
-
-logger = logging.getLogger(__name__)
+from tracemesh_common.errors import add_error_handlers, error_response
+from tracemesh_common.tracing import Telemetry
 
 
 class ItemIn(BaseModel):
@@ -69,7 +64,15 @@ def create_app(settings: CheckoutSettings, telemetry: Telemetry) -> FastAPI:
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
-    _add_error_handlers(app)
+    # docs-region: checkout-errors
+    # Invalid requests, unknown routes and surprises answer in tracemesh's one error shape; a checkout
+    # that ended early says which orders it placed before it did.
+    add_error_handlers(app, {})
+
+    @app.exception_handler(CheckoutError)
+    async def checkout_error(_request: Request, error: CheckoutError) -> JSONResponse:
+        return error_response(error.status_code, error.code, str(error), placed=error.placed)
+        # docs-endregion: checkout-errors
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -86,55 +89,8 @@ def create_app(settings: CheckoutSettings, telemetry: Telemetry) -> FastAPI:
         )
 
     # docs-region: checkout-server
-    # Every traced response names its trace in a `traceresponse` header.
-    add_trace_response()
-    # A SERVER span per request (not for /healthz), continuing the caller's trace if it sent one.
+    # A SERVER span per request (not for /healthz), continuing the caller's trace if it sent one; every
+    # traced response names its trace in a `traceresponse` header.
     telemetry.instrument_fastapi(app)
     # docs-endregion: checkout-server
     return app
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    """The gateway's error body: {"error": {"code", "message", "trace_id", ...}}; never a stack trace."""
-
-    # docs-region: checkout-errors
-    @app.exception_handler(CheckoutError)
-    async def checkout_error(_request: Request, error: CheckoutError) -> JSONResponse:
-        return error_response(error.status_code, error.code, str(error), placed=error.placed)
-        # docs-endregion: checkout-errors
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = error.errors()
-        if any(problem.get("type") == "json_invalid" for problem in problems):
-            return error_response(400, "malformed_json", "the request body is not valid JSON")
-        fields = [
-            {
-                "field": ".".join(str(part) for part in problem.get("loc", ())),
-                "problem": problem.get("msg", ""),
-            }
-            for problem in problems
-        ]
-        summary = "; ".join(f"{field['field']}: {field['problem']}" for field in fields)
-        return error_response(422, "invalid_request", summary or "invalid request", fields=fields)
-
-    @app.exception_handler(HTTPException)  # Starlette's: also raised for unknown routes and methods
-    async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        response = error_response(error.status_code, code, str(error.detail))
-        response.headers.update(error.headers or {})
-        return response
-
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
-        # Logged with its traceback here, recorded on the server span by the instrumentation.
-        logger.exception("unhandled error")
-        return error_response(500, "internal", "internal error")
-
-
-# docs-region: checkout-error-body
-def error_response(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    # current_trace_id() is the server span's trace: the id the caller looks up, and every log line names.
-    body = {"error": {"code": code, "message": message, "trace_id": current_trace_id(), **extra}}
-    return JSONResponse(status_code=status_code, content=body)
-    # docs-endregion: checkout-error-body

@@ -1,11 +1,13 @@
-"""gateway's composition root: settings -> logging -> telemetry -> app -> server."""
+"""gateway's composition root: settings -> logging -> telemetry -> app -> served until SIGTERM."""
 
 from __future__ import annotations
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from telemetry import configure_logging, setup_telemetry
-from telemetry.lifecycle import run_http
+from tracemesh_common.lifecycle import HttpServer, run
+from tracemesh_common.logs import configure_logging
+from tracemesh_common.tracing import setup_telemetry
+from tracemesh_demo.gateway import with_demo_page  # demo seam
 
 
 def main() -> None:
@@ -14,7 +16,8 @@ def main() -> None:
     configure_logging(settings.log_level)
     telemetry = setup_telemetry("gateway")
     app = create_app(settings, telemetry)
-    run_http(app, settings.host, settings.port, telemetry)
+    app = with_demo_page(app)  # demo seam
+    run(HttpServer(app, settings.host, settings.port), telemetry)
     # docs-endregion: gateway-main
 
 

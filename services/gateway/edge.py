@@ -9,10 +9,9 @@ OpenTelemetry's guidance on untrusted boundaries):
   trace, its sampling decision included; `restart` starts a new trace at the gateway and keeps the caller's
   context as a link on the server span, so nobody outside can choose our trace ids or force sampling, and the
   caller's trace can still be found from ours.
-- baggage: only the allowed keys pass (all of them when the allow-list is "*"); the demo's scenario entry
-  also needs scenarios enabled and a known name. The gateway does not echo what it drops into its logs (the
-  values are the caller's); OpenTelemetry's baggage parser does log an entry it cannot parse, which the
-  log format escapes and cuts (telemetry.logs).
+- baggage: only the allowed keys pass (all of them when the allow-list is "*"). The gateway does not echo
+  what it drops into its logs (the values are the caller's); OpenTelemetry's baggage parser does log an
+  entry it cannot parse, which the log format escapes and cuts (tracemesh_common.logs).
 
 Behind the gateway, services trust each other's context: this policy is applied once, here.
 """
@@ -20,7 +19,7 @@ Behind the gateway, services trust each other's context: this policy is applied 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +27,6 @@ from opentelemetry import baggage, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-from telemetry.scenarios import SCENARIO_KEY, parse_scenario
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -57,13 +54,11 @@ class EdgePolicy:
         self,
         app: ASGIApp,
         *,
-        scenarios_enabled: bool,
         trace_context: TraceContextPolicy = TraceContextPolicy.TRUST,
         baggage_keys: Collection[str] | None = None,
     ) -> None:
         """`baggage_keys`: the inbound baggage keys to keep; None keeps every key."""
         self._app = app
-        self._scenarios_enabled = scenarios_enabled
         self._restart = trace_context is TraceContextPolicy.RESTART
         self._baggage_keys = None if baggage_keys is None else frozenset(baggage_keys)
 
@@ -75,45 +70,52 @@ class EdgePolicy:
     def _police(self, scope: Scope) -> Scope:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         restart = self._restart and any(name in _TRACE_CONTEXT for name, _ in headers)
-        values = [value for name, value in headers if name == _BAGGAGE]
-        # Any baggage is parsed, never searched as bytes: a key may arrive percent-encoded
-        # (`tracemesh%2Escenario`) and the services would decode it.
-        rewrite = bool(values)
-        if not (restart or rewrite):
-            return scope
-        scope = dict(scope)
-        # docs-region: edge-restart
         if restart:
+            scope = dict(scope)
+            # docs-region: edge-restart
             caller = _header_dict(headers, (b"traceparent", b"tracestate"))
             caller_context = _W3C_TRACE_CONTEXT.extract(caller, Context())
             span_context = trace.get_current_span(caller_context).get_span_context()
             if span_context.is_valid:
                 scope[INBOUND_CONTEXT] = span_context
-            headers = [(name, value) for name, value in headers if name not in _TRACE_CONTEXT]
+            scope["headers"] = [(name, value) for name, value in headers if name not in _TRACE_CONTEXT]
             # docs-endregion: edge-restart
-        if rewrite:
-            kept = self.filter_baggage(b",".join(values).decode("latin-1"))
-            headers = [(name, value) for name, value in headers if name != _BAGGAGE]
-            headers += [(_BAGGAGE, kept.encode())] if kept else []
-        scope["headers"] = headers
-        return scope
+        if self._baggage_keys is None:
+            return scope
+        allowed = self._baggage_keys
+        return police_baggage(scope, lambda key, _value: key in allowed)
 
     def filter_baggage(self, header: str) -> str:
         """The baggage header as the services will see it."""
-        # docs-region: filter-baggage
-        entries = baggage.get_all(_W3C_BAGGAGE.extract({"baggage": header}, Context()))
-        context = Context()
-        for key, value in entries.items():
-            if self._baggage_keys is not None and key not in self._baggage_keys:
-                continue
-            if key == SCENARIO_KEY and not (self._scenarios_enabled and parse_scenario(value)):
-                logger.debug("dropped a %s baggage entry the gateway does not accept", SCENARIO_KEY)
-                continue
+        allowed = self._baggage_keys
+        return filter_baggage(header, lambda key, _value: allowed is None or key in allowed)
+
+
+def police_baggage(scope: Scope, keep: Callable[[str, str], bool]) -> Scope:
+    """The ASGI scope with its baggage headers replaced by one that holds only the entries `keep` accepts."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    values = [value for name, value in headers if name == _BAGGAGE]
+    # Any baggage is parsed, never searched as bytes: a key may arrive percent-encoded
+    # (`tracemesh%2Escenario`) and the services would decode it.
+    if not values:
+        return scope
+    kept = filter_baggage(b",".join(values).decode("latin-1"), keep)
+    headers = [(name, value) for name, value in headers if name != _BAGGAGE]
+    return dict(scope, headers=headers + ([(_BAGGAGE, kept.encode())] if kept else []))
+
+
+def filter_baggage(header: str, keep: Callable[[str, str], bool]) -> str:
+    """A baggage header with only the entries `keep(key, value)` accepts, re-encoded as the W3C spec says."""
+    # docs-region: filter-baggage
+    entries = baggage.get_all(_W3C_BAGGAGE.extract({"baggage": header}, Context()))
+    context = Context()
+    for key, value in entries.items():
+        if isinstance(value, str) and keep(key, value):
             context = baggage.set_baggage(key, value, context)
-        carrier: dict[str, str] = {}
-        _W3C_BAGGAGE.inject(carrier, context)
-        return carrier.get("baggage", "")
-        # docs-endregion: filter-baggage
+    carrier: dict[str, str] = {}
+    _W3C_BAGGAGE.inject(carrier, context)
+    return carrier.get("baggage", "")
+    # docs-endregion: filter-baggage
 
 
 def link_inbound_context(span: trace.Span, scope: dict[str, Any]) -> None:

@@ -28,25 +28,3 @@ class ProductOut(BaseModel):
     sku: str
     name: str
     stock: int
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["insufficient_stock"])
-    message: str
-    # The trace of the failed request: paste it into Jaeger's search to see where it failed.
-    trace_id: str | None = Field(examples=["4bf92f3577b34da6a3ce929d0e0e4736"])
-    fields: list[dict[str, object]] | None = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-class ScenarioOut(BaseModel):
-    name: str = Field(examples=["slow-query"])
-
-
-class DemoConfig(BaseModel):
-    jaeger_ui_url: str = Field(examples=["http://localhost:16686"])
-    # Empty when the gateway does not accept scenarios (GATEWAY_SCENARIOS_ENABLED=false).
-    scenarios: list[ScenarioOut]

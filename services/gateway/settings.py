@@ -17,11 +17,6 @@ class GatewaySettings(BaseSettings):
     # Deadline of each gRPC call to orders; orders keeps its calls to inventory within what is left of it.
     orders_timeout_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
-    # Whether a request may ask for a demo scenario (baggage tracemesh.scenario=...). On for the local demo,
-    # off wherever strangers can reach the gateway: a scenario makes requests slow or fail on purpose.
-    scenarios_enabled: bool = False
-    # Where the demo page links each trace: <jaeger_ui_url>/trace/<trace id>.
-    jaeger_ui_url: str = "http://localhost:16686"
     # docs-region: template-edge-settings
     # What the gateway does with a caller's traceparent/tracestate/X-Trace-ID: "trust" continues the
     # caller's trace; "restart" starts a new one that links to it (for a gateway strangers can reach).

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from opentelemetry import trace
+from opentelemetry.context import Context
 
 from orders.domain import (
     IdempotencyConflict,
@@ -22,7 +26,6 @@ from orders.domain import (
 )
 from orders.inventory_client import InventoryClient
 from orders.repository import OrderRepository, utcnow
-from telemetry.scenarios import Scenario
 
 # The shape of a sku: also what keeps control characters and other junk out of the databases.
 SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -33,11 +36,16 @@ DEFAULT_LIST_LIMIT = 20
 # How many pending orders one run of the settling sweep takes on.
 SETTLE_PAGE_SIZE = 100
 
+logger = logging.getLogger(__name__)
+
 
 class OrderService:
-    def __init__(self, repository: OrderRepository, inventory: InventoryClient) -> None:
+    def __init__(
+        self, repository: OrderRepository, inventory: InventoryClient, tracer: trace.Tracer | None = None
+    ) -> None:
         self._repository = repository
         self._inventory = inventory
+        self._tracer = tracer or trace.NoOpTracer()
         # Where the settling sweep's next page starts: after this (created_at, id), or at the oldest.
         self._sweep_after: tuple[datetime, str] | None = None
 
@@ -71,6 +79,19 @@ class OrderService:
                 raise InventoryUnavailable("a concurrent request with this key failed", outcome_unknown=False)
             return await self._repeat(earlier, sku, quantity, deadline)
         return await self._reserve(order, deadline)
+
+    async def settle(self, settle_after_seconds: float) -> dict[OrderStatus, int]:
+        """One run of the settling sweep (a background job): finishes the orders still pending this long after
+        they were placed. A run that settles something is a trace of its own, its root span started in an
+        empty context (no request caused it); a run that finds nothing pending makes no trace."""
+        pending = await self.pending_to_settle(utcnow() - timedelta(seconds=settle_after_seconds))
+        if not pending:
+            return {}
+        with self._tracer.start_as_current_span("settle pending orders", context=Context()) as span:
+            settled = await self.settle_pending(pending)
+            span.set_attributes({f"tracemesh.orders.{status}": n for status, n in settled.items()})
+            logger.info("settled pending orders: %s", settled)  # inside the span: the line names its trace
+        return settled
 
     async def pending_to_settle(
         self, created_before: datetime, *, limit: int = SETTLE_PAGE_SIZE
@@ -140,12 +161,12 @@ class OrderService:
             raise OrderNotFound(order_id) from None  # not an id this service ever gave out
         return await self._repository.get(order_id)
 
-    async def list_orders(self, limit: int, scenario: Scenario | None = None) -> list[Order]:
+    async def list_orders(self, limit: int) -> list[Order]:
         if limit == 0:
             limit = DEFAULT_LIST_LIMIT
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidOrder(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-        return await self._repository.list_recent(limit, one_by_one=scenario is Scenario.N_PLUS_ONE)
+        return await self._repository.list_recent(limit)
 
     async def list_products(self, *, deadline: float | None = None) -> list[Product]:
         return await self._inventory.list_products(deadline=deadline)

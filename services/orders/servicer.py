@@ -14,21 +14,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from orders.domain import (
-    IdempotencyConflict,
-    InsufficientStock,
-    InvalidOrder,
-    InventoryUnavailable,
-    Order,
-    OrderNotFound,
-    OrderRejected,
-    OrdersError,
-    OrderStatus,
-    StoreUnavailable,
-    UnknownProduct,
-)
+from orders import domain
 from orders.service import OrderService
-from telemetry.scenarios import current_scenario
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -37,15 +24,15 @@ logger = logging.getLogger(__name__)
 # The gRPC instrumentation sets the server span's status from the code: ERROR for UNAVAILABLE and
 # INTERNAL (this service, or what it depends on, failed), UNSET for NOT_FOUND, FAILED_PRECONDITION and
 # INVALID_ARGUMENT (the caller asked for something that cannot be done).
-_CODE_BY_ERROR: dict[type[OrdersError], grpc.StatusCode] = {
-    InvalidOrder: grpc.StatusCode.INVALID_ARGUMENT,
-    OrderNotFound: grpc.StatusCode.NOT_FOUND,
-    UnknownProduct: grpc.StatusCode.NOT_FOUND,
-    InsufficientStock: grpc.StatusCode.FAILED_PRECONDITION,
-    InventoryUnavailable: grpc.StatusCode.UNAVAILABLE,
-    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
-    IdempotencyConflict: grpc.StatusCode.ALREADY_EXISTS,
-    OrderRejected: grpc.StatusCode.FAILED_PRECONDITION,
+_CODE_BY_ERROR: dict[type[domain.OrdersError], grpc.StatusCode] = {
+    domain.InvalidOrder: grpc.StatusCode.INVALID_ARGUMENT,
+    domain.OrderNotFound: grpc.StatusCode.NOT_FOUND,
+    domain.UnknownProduct: grpc.StatusCode.NOT_FOUND,
+    domain.InsufficientStock: grpc.StatusCode.FAILED_PRECONDITION,
+    domain.InventoryUnavailable: grpc.StatusCode.UNAVAILABLE,
+    domain.StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    domain.IdempotencyConflict: grpc.StatusCode.ALREADY_EXISTS,
+    domain.OrderRejected: grpc.StatusCode.FAILED_PRECONDITION,
 }
 _FAILURES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL}
 # docs-endregion: code-by-error
@@ -54,10 +41,10 @@ _FAILURES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL}
 ERROR_CODE_KEY = "tracemesh-error-code"
 
 _STATUS_TO_PROTO = {
-    OrderStatus.PENDING: orders_pb2.ORDER_STATUS_PENDING,
-    OrderStatus.CONFIRMED: orders_pb2.ORDER_STATUS_CONFIRMED,
-    OrderStatus.REJECTED: orders_pb2.ORDER_STATUS_REJECTED,
-    OrderStatus.FAILED: orders_pb2.ORDER_STATUS_FAILED,
+    domain.OrderStatus.PENDING: orders_pb2.ORDER_STATUS_PENDING,
+    domain.OrderStatus.CONFIRMED: orders_pb2.ORDER_STATUS_CONFIRMED,
+    domain.OrderStatus.REJECTED: orders_pb2.ORDER_STATUS_REJECTED,
+    domain.OrderStatus.FAILED: orders_pb2.ORDER_STATUS_FAILED,
 }
 
 
@@ -75,7 +62,7 @@ def _grpc_errors(method: _Method[_Request, _Response]) -> _Method[_Request, _Res
     async def handler(self: Any, request: _Request, context: Context) -> _Response | None:
         try:
             return await method(self, request, context)
-        except OrdersError as error:
+        except domain.OrdersError as error:
             code = _CODE_BY_ERROR.get(type(error), grpc.StatusCode.INTERNAL)
             if code in _FAILURES:
                 # A real failure: the exception goes on the span. A refusal (NOT_FOUND, ...) is an answer.
@@ -130,9 +117,7 @@ class OrderServiceServicer(orders_pb2_grpc.OrderServiceServicer):
     async def ListOrders(
         self, request: orders_pb2.ListOrdersRequest, context: Context
     ) -> orders_pb2.ListOrdersResponse:
-        # The demo scenario travels as baggage; the gRPC instrumentation has made the caller's context
-        # current, so it is read here, at the transport edge, and handed to the business code.
-        orders = await self._service.list_orders(request.limit, current_scenario())
+        orders = await self._service.list_orders(request.limit)
         return orders_pb2.ListOrdersResponse(orders=[_order_to_proto(order) for order in orders])
 
     @_grpc_errors
@@ -152,7 +137,7 @@ def _deadline_of(context: Context) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
-def _order_to_proto(order: Order) -> orders_pb2.Order:
+def _order_to_proto(order: domain.Order) -> orders_pb2.Order:
     created_at = Timestamp()
     created_at.FromDatetime(order.created_at)
     return orders_pb2.Order(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# What the committed deployment files put where a secret goes; a service never starts with it.
-PLACEHOLDER = "CHANGE-ME"
+from tracemesh_common.settings import DatabaseUrl
 
 
 class OrdersSettings(BaseSettings):
@@ -14,8 +13,7 @@ class OrdersSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 50051
-    # Any SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db.
-    database_url: str = "sqlite+aiosqlite:///var/orders.db"
+    database_url: DatabaseUrl = "sqlite+aiosqlite:///var/orders.db"
     inventory_url: str = "http://127.0.0.1:8081"
     # Per attempt; all attempts together stay within what is left of the caller's gRPC deadline.
     inventory_timeout_seconds: float = Field(default=1.5, gt=0)
@@ -30,12 +28,3 @@ class OrdersSettings(BaseSettings):
     # How long in-flight calls may take to finish after SIGTERM (after the drain).
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
-
-    @field_validator("database_url")
-    @classmethod
-    def _no_placeholder(cls, url: str) -> str:
-        # The committed Kubernetes Secret holds CHANGE-ME where the password goes: refuse to start with it
-        # rather than fail later with an authentication error, or worse, run on a guessable password.
-        if PLACEHOLDER in url:
-            raise ValueError(f"still holds the placeholder {PLACEHOLDER}: set the real database URL")
-        return url

@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from devrun.__main__ import plan
-from telemetry import SHUTDOWN_FLUSH_SECONDS
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
+from tracemesh_common.tracing import SHUTDOWN_FLUSH_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose", path=str(Path(sys.executable).parent)) or "docker-compose"
 APP_SERVICES = tuple(SETTINGS)
+# One-shot services: each database migrated (python -m <service>.migrate) before its service starts.
+MIGRATIONS = {"orders": "orders-migrate", "inventory": "inventory-migrate"}
 # Each way of starting the stack that the compose file documents.
 VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     "default": ([], {}),
@@ -52,7 +54,7 @@ def test_compose_config_is_valid(variant: str) -> None:
 
 
 def test_profiles_add_their_services() -> None:
-    assert set(config("default")["services"]) == {"jaeger", "postgres", *APP_SERVICES}
+    assert set(config("default")["services"]) == {"jaeger", "postgres", *APP_SERVICES, *MIGRATIONS.values()}
     assert set(config("load")["services"]) - set(config("default")["services"]) == {"load"}
     assert set(config("collector")["services"]) - set(config("default")["services"]) == {"otel-collector"}
 
@@ -107,6 +109,8 @@ def test_the_demo_page_offers_scenarios_and_links_to_the_published_jaeger_ui() -
     ui = urlsplit(gateway["GATEWAY_JAEGER_UI_URL"])
     # The browser follows the link from the host, so it must name the port Jaeger publishes there.
     assert (ui.hostname, str(ui.port)) == ("localhost", services["jaeger"]["ports"][0]["published"])
+    # The gateway's localhost is its container: a check from there would find no UI, and hide the links.
+    assert gateway["GATEWAY_JAEGER_UI_CHECK"] == "false"
 
 
 def test_the_load_profile_runs_the_locustfile_of_make_load_against_the_gateway() -> None:
@@ -114,7 +118,7 @@ def test_the_load_profile_runs_the_locustfile_of_make_load_against_the_gateway()
     assert load["build"]["target"] == "load"
     assert "FROM base AS load" in (ROOT / "Dockerfile").read_text()
     command = load["command"]
-    assert command[0] == "loadgen"
+    assert command[0] == "tracemesh_demo.loadgen"
     assert command[command.index("--host") + 1] == "http://gateway:8080"
     # Locust's own parser accepts the flags (in a process of its own: importing Locust patches for gevent).
     parse = "import sys; from locust.argument_parser import parse_options; parse_options(args=sys.argv[1:])"
@@ -138,16 +142,30 @@ def test_only_the_gateway_and_the_jaeger_ui_are_published() -> None:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_long_running_services_have_healthchecks_and_wait_for_each_other(variant: str) -> None:
     services = config(variant)["services"]
-    # The collector image has no shell or client to run a check with, and `load` is a client.
-    unchecked = {"otel-collector", "load"}
+    # The collector image has no shell or client to run a check with, `load` is a client, and the
+    # migrations run once and exit: who needs them waits for them to complete, not to be healthy.
+    unchecked = {"otel-collector", "load", *MIGRATIONS.values()}
     for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            one_shot = dependency in MIGRATIONS.values()
+            expected = "service_completed_successfully" if one_shot else "service_healthy"
+            assert condition["condition"] == expected, (name, dependency)
         if name in unchecked:
             continue
         test = service["healthcheck"]["test"]
         assert test[0] == "CMD", f"{name}: healthcheck must run a real check, in exec form"
         assert not any(word in {"nc", "true"} for word in test), f"{name}: a port check is not a health check"
-        for dependency in service.get("depends_on", {}).values():
-            assert dependency["condition"] == "service_healthy"
+
+
+def test_each_database_is_migrated_before_its_service_starts() -> None:
+    services = config("default")["services"]
+    for name, job in MIGRATIONS.items():
+        variable = f"{name.upper()}_DATABASE_URL"
+        assert services[job]["command"] == [f"{name}.migrate"]
+        assert services[job]["restart"] == "no"
+        assert services[job]["environment"][variable] == services[name]["environment"][variable]
+        assert services[name]["depends_on"][job]["condition"] == "service_completed_successfully"
+        assert services[job]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 def test_app_healthchecks_probe_their_own_port_and_readiness() -> None:

@@ -67,15 +67,21 @@ def test_the_context_builds_the_services_and_nothing_of_the_dev_tools(tmp_path: 
     (wheel,) = tmp_path.glob("tracemesh-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         packages = {name.split("/")[0] for name in archive.namelist() if "/" in name}
-    assert {"gateway", "orders", "inventory", "telemetry", "tracemesh", "loadgen"} <= packages
+    assert {"gateway", "orders", "inventory", "tracemesh_common", "tracemesh", "tracemesh_demo"} <= packages
     assert not {"waterfall", "devrun", "tests"} & packages
-    with zipfile.ZipFile(wheel) as archive:  # the demo page ships inside the gateway package
-        assert {"gateway/static/index.html", "gateway/static/demo.js"} <= set(archive.namelist())
+    with zipfile.ZipFile(wheel) as archive:  # the demo page ships inside the demo package
+        names = set(archive.namelist())
+        assert {"tracemesh_demo/static/index.html", "tracemesh_demo/static/demo.js"} <= names
+        assert "tracemesh_demo/loadgen/locustfile.py" in names
+        # Each service's schema history, run by its migration job in compose and Kubernetes.
+        for service in ("orders", "inventory"):
+            assert {f"{service}/migrate.py", f"{service}/migrations/env.py"} <= names
+            assert any(name.startswith(f"{service}/migrations/versions/0001_") for name in names)
     with zipfile.ZipFile(wheel) as archive:
         (entry_points,) = [
             name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")
         ]
-        assert b"xtraceid = telemetry.propagation:XTraceIdPropagator" in archive.read(entry_points)
+        assert b"xtraceid = tracemesh_common.propagation:XTraceIdPropagator" in archive.read(entry_points)
 
 
 def test_every_third_party_image_is_pinned_to_a_release() -> None:

@@ -16,9 +16,10 @@ from pydantic import ValidationError
 
 from gateway.edge import TraceContextPolicy
 from gateway.settings import GatewaySettings
-from telemetry import SHUTDOWN_FLUSH_SECONDS
 from tests.deploy.test_compose import config as compose_config
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
+from tracemesh_common.tracing import SHUTDOWN_FLUSH_SECONDS
+from tracemesh_demo.gateway import GatewayDemoSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or "kubectl"
@@ -77,6 +78,24 @@ def test_workloads_are_locked_down_probed_and_sized(target: str) -> None:
             assert {"requests", "limits"} <= container["resources"].keys(), name
             assert "readinessProbe" in container, name
             assert "livenessProbe" in container, name
+        for container in pod.get("initContainers", []):  # they run to completion: no probes
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+            assert {"requests", "limits"} <= container["resources"].keys(), name
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_each_database_is_migrated_before_its_service_starts(target: str) -> None:
+    for name in ("orders", "inventory"):
+        pod = workloads(render(target))[name]["spec"]["template"]["spec"]
+        (migrate,) = pod["initContainers"]
+        (service,) = pod["containers"]
+        assert migrate["image"] == service["image"]
+        assert migrate["args"] == [f"{name}.migrate"]
+        url = f"{name.upper()}_DATABASE_URL"
+        assert [e for e in migrate["env"] if e["name"] == url] == [
+            e for e in service["env"] if e["name"] == url
+        ]
 
 
 def test_termination_grace_outlasts_the_drain_and_the_flush() -> None:
@@ -179,12 +198,15 @@ def test_network_policies_allow_only_the_chain_and_the_export_path() -> None:
 
 def test_the_demo_cluster_trusts_callers_and_production_does_not() -> None:
     demo, production = (GatewaySettings(**lowercase(environment(render(t), "gateway"))) for t in TARGETS)
-    assert (demo.scenarios_enabled, demo.inbound_trace_context, demo.baggage_allow_list()) == (
+    demo_page, production_page = (
+        GatewayDemoSettings(**lowercase(environment(render(t), "gateway"))) for t in TARGETS
+    )
+    assert (demo_page.scenarios_enabled, demo.inbound_trace_context, demo.baggage_allow_list()) == (
         True,
         TraceContextPolicy.TRUST,
         None,
     )
-    assert (production.scenarios_enabled, production.inbound_trace_context) == (
+    assert (production_page.scenarios_enabled, production.inbound_trace_context) == (
         False,
         TraceContextPolicy.RESTART,
     )

@@ -44,6 +44,7 @@ def test_every_request_completes_or_fails_cleanly_and_the_invariant_holds(
     assert tally.failed_badly == 0, tally.bad
     assert tally.succeeded > 0
     assert tally.sent == tally.succeeded + tally.failed_cleanly + tally.failed_badly
+    assert tally.on_the_wire == tally.sent  # every request that left the client was sorted, once
     assert tally.keys_with_two_orders == 0, tally.bad
     assert outcome.verdict.holds, outcome.verdict.problems
     assert not [note for note in outcome.notes if note.startswith("NOT")], outcome.notes

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chaos import invariant
 from devrun.mesh import Mesh
 
 EXAMPLES = int(os.environ.get("TRACEMESH_FUZZ_EXAMPLES", "30"))
@@ -59,3 +60,11 @@ def test_generated_requests_get_documented_answers_and_never_a_server_error(
     assert httpx.get(f"{mesh.gateway_url}/readyz", timeout=5).status_code == 200
     for service in ("gateway", "orders", "inventory"):
         assert "Traceback" not in mesh.log(service), service
+    # Whatever was ordered, stock and orders agree and no stock went below zero (clients here may send no
+    # Idempotency-Key).
+    verdict = invariant.check(
+        mesh.env["orders"]["ORDERS_DATABASE_URL"],
+        mesh.env["inventory"]["INVENTORY_DATABASE_URL"],
+        every_order_keyed=False,
+    )
+    assert verdict.holds, verdict.problems

@@ -36,7 +36,7 @@ def test_a_short_locust_run_succeeds_and_its_traces_start_at_the_load_generator(
     }
     argv = ["--headless", "--host", mesh.gateway_url, "--users", "4", "--spawn-rate", "4", "--run-time", "6s"]
     run = subprocess.run(
-        [sys.executable, "-m", "loadgen", *argv, "--only-summary"],
+        [sys.executable, "-m", "tracemesh_demo.loadgen", *argv, "--only-summary"],
         env=env,
         capture_output=True,
         text=True,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+import grpc
 import httpx
 
 from devrun.mesh import Mesh
+from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
 from waterfall import ReceivedSpan
 
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -77,13 +79,42 @@ def test_tracestate_travels_with_the_trace_to_every_service(mesh: Mesh) -> None:
     assert {span.trace_state for span in spans} == {"acme=t61rcWkgMzE,other=1"}
 
 
-def test_a_legacy_x_trace_id_is_kept_by_all_three_services(mesh: Mesh) -> None:
+def test_a_legacy_x_trace_id_at_the_gateway_is_one_trace_through_three_services(mesh: Mesh) -> None:
     trace_id = new_trace_id()
     response = place_order(mesh, {"X-Trace-ID": trace_id})
     assert response.status_code == 201
     assert traceresponse_id(response) == trace_id
     spans = mesh.trace(trace_id, lambda spans: services(spans) == {"gateway", "orders", "inventory"})
     assert services(spans) == {"gateway", "orders", "inventory"}
+
+
+def test_each_service_adopts_a_legacy_x_trace_id_sent_to_it_alone(mesh: Mesh) -> None:
+    """Past the gateway a call carries traceparent too, so the test above shows only the gateway reading
+    X-Trace-ID. Here orders and inventory each get a call with X-Trace-ID and nothing else."""
+    to_orders, to_inventory = new_trace_id(), new_trace_id()
+    with grpc.insecure_channel(mesh.env["gateway"]["GATEWAY_ORDERS_ADDRESS"]) as channel:
+        orders = orders_pb2_grpc.OrderServiceStub(channel)
+        orders.ListProducts(
+            orders_pb2.ListProductsRequest(), metadata=[("x-trace-id", to_orders)], timeout=10
+        )
+    products = httpx.get(f"{mesh.inventory_url}/products", headers={"X-Trace-ID": to_inventory}, timeout=10)
+    assert products.status_code == 200
+
+    def servers(spans: list[ReceivedSpan]) -> set[str]:
+        return {span.service for span in spans if span.kind == "SERVER"}
+
+    spans_of = {
+        "orders": mesh.trace(to_orders, lambda spans: servers(spans) == {"orders", "inventory"}),
+        "inventory": mesh.trace(to_inventory, lambda spans: servers(spans) == {"inventory"}),
+    }
+    # orders continued the caller's trace, and carried it on to inventory.
+    assert servers(spans_of["orders"]) == {"orders", "inventory"}
+    assert servers(spans_of["inventory"]) == {"inventory"}
+    # The header names no parent: each server span hangs off a remote one outside the trace.
+    for service, spans in spans_of.items():
+        (server,) = [span for span in spans if span.kind == "SERVER" and span.service == service]
+        assert server.parent_span_id is not None
+        assert server.parent_span_id not in {span.span_id for span in spans}
 
 
 def test_a_malformed_traceparent_starts_a_new_trace_and_the_request_succeeds(mesh: Mesh) -> None:
@@ -166,21 +197,3 @@ def test_log_lines_carry_the_trace_and_span_ids(mesh: Mesh) -> None:
     # Each logged span id belongs to a span of that trace.
     spans = mesh.trace(trace_id, lambda spans: logged <= {span.span_id for span in spans})
     assert logged <= {span.span_id for span in spans}
-
-
-def test_scenario_baggage_is_dropped_by_a_gateway_with_scenarios_disabled(mesh: Mesh) -> None:
-    trace_id = new_trace_id()
-    headers = {
-        "traceparent": f"00-{trace_id}-{CALLER_SPAN_ID}-01",
-        "baggage": "tracemesh.scenario=slow-query",
-    }
-    assert place_order(mesh, headers).status_code == 201
-    spans = mesh.trace(
-        trace_id,
-        lambda spans: (
-            any(s.attributes.get("db.statement", "").startswith("UPDATE products") for s in spans)
-            and services(spans) == {"gateway", "orders", "inventory"}
-        ),
-    )
-    assert all("tracemesh.scenario" not in span.attributes for span in spans)
-    assert all("WITH RECURSIVE" not in span.attributes.get("db.statement", "") for span in spans)

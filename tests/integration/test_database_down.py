@@ -13,16 +13,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chaos.frozen import Frozen, thaw_tree, unsupported
 from inventory.domain import StoreUnavailable as StockStoreUnavailable
 from inventory.repository import StockRepository
-from inventory.repository import create_engine as create_stock_engine
-from inventory.seed import DEMO_PRODUCTS
 from orders.domain import Order, OrderStatus, StoreUnavailable
-from orders.repository import OrderRepository, create_engine
-from tests.support import POSTGRES_URL, free_port, postgres_database
+from orders.repository import OrderRepository
+from tests.support import POSTGRES_URL, free_port, orders_database, postgres_database, stock_database
+from tracemesh_common.database import Database
+from tracemesh_common.migrations import upgrade
 
 
 def unreachable_urls() -> list[str]:
@@ -36,19 +35,19 @@ def unreachable_urls() -> list[str]:
 
 
 async def orders_read(url: str) -> None:
-    await OrderRepository(create_engine(url)).list_recent(5)
+    await OrderRepository(orders_database(url)).list_recent(5)
 
 
 async def orders_ping(url: str) -> None:
-    await OrderRepository(create_engine(url)).ping()
+    await orders_database(url).ping()
 
 
 async def inventory_reserve(url: str) -> None:
-    await StockRepository(create_stock_engine(url)).reserve("order-1", "BOOK-001", 1)
+    await StockRepository(stock_database(url)).reserve("order-1", "BOOK-001", 1)
 
 
 async def inventory_ping(url: str) -> None:
-    await StockRepository(create_stock_engine(url)).ping()
+    await stock_database(url).ping()
 
 
 @pytest.mark.postgres
@@ -71,53 +70,54 @@ async def test_repositories_report_an_outage(
 
 
 async def orders_schema(url: str) -> None:
-    engine = create_engine(url)
+    database = orders_database(url)
     try:
-        await OrderRepository(engine).create_schema()
+        await upgrade(database.engine, "orders")
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 async def inventory_schema(url: str) -> None:
-    engine = create_stock_engine(url)
+    database = stock_database(url)
     try:
-        await StockRepository(engine).create_schema(DEMO_PRODUCTS)
+        await upgrade(database.engine, "inventory")
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
-async def orders_list(engine: AsyncEngine) -> None:
-    await OrderRepository(engine).list_recent(5)
+async def orders_list(database: Database) -> None:
+    await OrderRepository(database).list_recent(5)
 
 
-async def inventory_list(engine: AsyncEngine) -> None:
-    await StockRepository(engine).list_products()
+async def inventory_list(database: Database) -> None:
+    await StockRepository(database).list_products()
 
 
 @pytest.mark.parametrize(
-    ("schema", "call", "outage"),
+    ("schema", "database_for", "call", "outage"),
     [
-        (orders_schema, orders_list, StoreUnavailable),
-        (inventory_schema, inventory_list, StockStoreUnavailable),
+        (orders_schema, orders_database, orders_list, StoreUnavailable),
+        (inventory_schema, stock_database, inventory_list, StockStoreUnavailable),
     ],
     ids=["orders", "inventory"],
 )
 async def test_a_pool_with_no_connection_free_is_an_outage(
     tmp_path_factory: pytest.TempPathFactory,
     schema: Callable[[str], Awaitable[None]],
-    call: Callable[[AsyncEngine], Awaitable[None]],
+    database_for: Callable[..., Database],
+    call: Callable[[Database], Awaitable[None]],
     outage: type[Exception],
 ) -> None:
     """Every pooled connection busy past the pool's timeout: the database is as good as down for this call."""
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('pool')}/busy.db"
     await schema(url)
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    database = database_for(url, pool_size=1, max_overflow=0, pool_timeout=0.1)
     try:
-        async with engine.connect():  # the pool's only connection, held
+        async with database.engine.connect():  # the pool's only connection, held
             with pytest.raises(outage):
-                await call(engine)
+                await call(database)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 @pytest.mark.postgres
@@ -196,42 +196,42 @@ def test_a_bug_in_sql_is_not_an_outage(postgres_reachable: None) -> None:
     """No schema at all: PostgreSQL answers, the statement is wrong. That must stay an error, not a 503."""
 
     async def read_a_missing_table(url: str) -> None:
-        engine = create_engine(url)
+        database = orders_database(url)
         try:
-            await OrderRepository(engine).list_recent(5)
+            await OrderRepository(database).list_recent(5)
         finally:
-            await engine.dispose()
+            await database.dispose()
 
     with postgres_database("bug") as url, pytest.raises(ProgrammingError):
         asyncio.run(read_a_missing_table(url))
 
 
-async def orders_write(engine: AsyncEngine, index: int) -> None:
-    repository = OrderRepository(engine)
+async def orders_write(database: Database, index: int) -> None:
+    repository = OrderRepository(database)
     if index == 0:
-        await repository.create_schema()
+        await upgrade(repository.database.engine, "orders")
     await repository.add(Order(f"order-{index}", "BOOK-001", 1, OrderStatus.PENDING, datetime.now(UTC)))
 
 
-async def inventory_write(engine: AsyncEngine, index: int) -> None:
-    repository = StockRepository(engine)
+async def inventory_write(database: Database, index: int) -> None:
+    repository = StockRepository(database)
     if index == 0:
-        await repository.create_schema(DEMO_PRODUCTS)
+        await upgrade(repository.database.engine, "inventory")
     await repository.reserve(f"order-{index}", "BOOK-001", 1)
 
 
 @pytest.mark.parametrize(
-    ("engine_for", "write", "outage"),
+    ("database_for", "write", "outage"),
     [
-        (create_engine, orders_write, StoreUnavailable),
-        (create_stock_engine, inventory_write, StockStoreUnavailable),
+        (orders_database, orders_write, StoreUnavailable),
+        (stock_database, inventory_write, StockStoreUnavailable),
     ],
     ids=["orders", "inventory"],
 )
 async def test_a_sqlite_file_writable_again_is_written_without_a_restart(
     tmp_path: Path,
-    engine_for: Callable[[str], AsyncEngine],
-    write: Callable[[AsyncEngine, int], Awaitable[None]],
+    database_for: Callable[[str], Database],
+    write: Callable[[Database, int], Awaitable[None]],
     outage: type[Exception],
 ) -> None:
     """A connection SQLite opened while the file could not be written is read-only for good: the pool must
@@ -242,25 +242,25 @@ async def test_a_sqlite_file_writable_again_is_written_without_a_restart(
         pytest.skip(reason)
     folder = tmp_path / "db"
     folder.mkdir()
-    engine = engine_for(f"sqlite+aiosqlite:///{folder}/store.db")
+    database = database_for(f"sqlite+aiosqlite:///{folder}/store.db")
     try:
-        await write(engine, 0)
+        await write(database, 0)
         # Another connection keeps the database open (as a service's other pooled connections do), so its
         # write-ahead log and shared memory stay; the next statement opens a new connection, while frozen.
         keeper = sqlite3.connect(folder / "store.db")
         keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        await engine.dispose()
+        await database.dispose()
         frozen = Frozen()
         try:
             for path in (folder / "store.db", folder / "store.db-wal", folder):
                 if path.exists():
                     frozen.freeze(path)
             with pytest.raises(outage):
-                await write(engine, 1)
+                await write(database, 1)
         finally:
             frozen.thaw()
             thaw_tree(tmp_path)
-        await write(engine, 2)  # the same engine and pool: the read-only connection is gone
+        await write(database, 2)  # the same engine and pool: the read-only connection is gone
         keeper.close()
     finally:
-        await engine.dispose()
+        await database.dispose()

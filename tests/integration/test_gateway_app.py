@@ -11,9 +11,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from telemetry import Telemetry
 from tests.integration.spans import by_kind, one, only_the_trace_of, service_of, wait_for
 from tests.support import free_port, serve_app
+from tracemesh_common.tracing import Telemetry
 
 
 @pytest.fixture
@@ -127,49 +127,6 @@ def test_openapi_documents_the_error_shape(gateway_url: str) -> None:
     responses = document["paths"]["/orders"]["post"]["responses"]
     assert {"201", "404", "409", "422", "503"} <= responses.keys()
     assert "ErrorBody" in document["components"]["schemas"]
-
-
-def test_the_demo_page_is_served_untraced(gateway_url: str, span_exporter: InMemorySpanExporter) -> None:
-    page = httpx.get(f"{gateway_url}/")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    assert '<script src="/static/demo.js"' in page.text
-    assert httpx.get(f"{gateway_url}/static/demo.js").status_code == 200
-    assert httpx.get(f"{gateway_url}/static/style.css").status_code == 200
-    config = httpx.get(f"{gateway_url}/demo/config").json()
-    assert config == {"jaeger_ui_url": "http://localhost:16686", "scenarios": []}
-    # Page loads leave no traces of their own; the API calls the page makes do.
-    httpx.get(f"{gateway_url}/products")
-    only_the_trace_of(span_exporter, "GET /products")
-
-
-def test_a_crafted_host_header_cannot_switch_tracing_off(
-    gateway_url: str, span_exporter: InMemorySpanExporter
-) -> None:
-    # The instrumentation tests its excluded URLs against "http://<Host header><path>".
-    for host in ("x/static", "x/static/demo.js", "x/demo/config", "x/healthz"):
-        span_exporter.clear()
-        response = httpx.get(f"{gateway_url}/products", headers={"host": host})
-        assert response.status_code == 200
-        assert "traceresponse" in response.headers, host
-        only_the_trace_of(span_exporter, "GET /products")
-
-
-def test_the_demo_page_offers_the_scenarios_when_they_are_enabled(
-    make_telemetry: Callable[[str], Telemetry],
-) -> None:
-    settings = GatewaySettings(
-        orders_address=f"127.0.0.1:{free_port()}", scenarios_enabled=True, jaeger_ui_url="http://jaeger:16686"
-    )
-    with serve_app(create_app(settings, make_telemetry("gateway"))) as url:
-        config = httpx.get(f"{url}/demo/config").json()
-    assert config["jaeger_ui_url"] == "http://jaeger:16686"
-    assert [scenario["name"] for scenario in config["scenarios"]] == [
-        "slow-query",
-        "n-plus-one",
-        "flaky-inventory",
-        "contention",
-    ]
 
 
 def test_restart_starts_a_new_trace_linked_to_the_callers_and_filters_baggage(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -12,13 +13,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from inventory.app import create_app
 from inventory.settings import InventorySettings
-from telemetry import Telemetry
 from tests.integration.spans import by_kind, children_of, db_spans, one, only_the_trace_of
-from tests.support import serve_app
+from tests.support import migrate, serve_app
+from tracemesh_common.tracing import Telemetry
 
 
 @pytest.fixture
 def inventory_url(database_url: str, make_telemetry: Callable[[str], Telemetry]) -> Iterator[str]:
+    migrate("inventory", database_url)
     app = create_app(InventorySettings(database_url=database_url), make_telemetry("inventory"))
     with serve_app(app) as url:
         yield url
@@ -100,9 +102,28 @@ def test_a_replayed_reservation_takes_stock_once(inventory_url: str) -> None:
     assert reserve(inventory_url, "order-3", "SHIRT-7", 5).status_code == 409
 
 
-def test_invalid_bodies_get_422(inventory_url: str) -> None:
-    assert reserve(inventory_url, "order-4", "LAMP-9", 0).status_code == 422
-    assert httpx.post(f"{inventory_url}/reservations", content=b"{").status_code == 422
+def test_invalid_bodies_get_tracemeshs_error_body(inventory_url: str) -> None:
+    zero = reserve(inventory_url, "order-4", "LAMP-9", 0)
+    assert zero.status_code == 422
+    # The answer names the one field at fault, and why, in the error body every service answers with.
+    error = zero.json()["error"]
+    assert error["code"] == "invalid_request"
+    (problem,) = error["fields"]
+    assert problem["field"] == "body.quantity"
+    assert "greater than or equal to 1" in problem["problem"]
+    assert len(error["trace_id"]) == 32
+    undeclared = httpx.post(f"{inventory_url}/reservations", content=b"{")
+    assert undeclared.status_code == 422
+    # Without Content-Type: application/json the body is not read as JSON at all, so it is not an object.
+    assert [p["field"] for p in undeclared.json()["error"]["fields"]] == ["body"]
+    malformed = httpx.post(
+        f"{inventory_url}/reservations", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "malformed_json"
+    # Nothing was taken or recorded: the stock is whole, and the id is still free.
+    assert httpx.get(f"{inventory_url}/products/LAMP-9").json()["stock"] == 5
+    assert reserve(inventory_url, "order-4", "LAMP-9", 1).status_code == 201
 
 
 async def test_concurrent_reservations_never_oversell(inventory_url: str) -> None:
@@ -119,6 +140,17 @@ async def test_concurrent_reservations_never_oversell(inventory_url: str) -> Non
         stock = (await client.get("/products/LAMP-9")).json()["stock"]
     assert statuses == [201] * 5 + [409] * 20
     assert stock == 0
+    reserved = [response.json() for response in responses if response.status_code == 201]
+    refused = [response.json()["error"] for response in responses if response.status_code == 409]
+    # Each of the five took one unit in turn: the stock each left behind is 4, 3, 2, 1, 0 in some order.
+    assert sorted(r["remaining_stock"] for r in reserved) == [0, 1, 2, 3, 4]
+    assert all((r["sku"], r["quantity"]) == ("LAMP-9", 1) for r in reserved)
+    assert len({r["reservation_id"] for r in reserved}) == 5
+    # Every refusal says why, in the documented shape, with its own trace.
+    assert {error["code"] for error in refused} == {"insufficient_stock"}
+    assert all(error["message"] == "1 of 'LAMP-9' requested, 0 in stock" for error in refused)
+    assert len({error["trace_id"] for error in refused}) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{32}", error["trace_id"]) for error in refused)
 
 
 def test_health_checks_are_not_traced(inventory_url: str, span_exporter: InMemorySpanExporter) -> None:

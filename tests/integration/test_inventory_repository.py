@@ -11,42 +11,42 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.domain import InsufficientStock, Reservation, ReservationConflict, UnknownProduct
 from inventory.models import ProductRow, RefusalRow, ReservationRow
-from inventory.repository import StockRepository, create_engine
-from inventory.seed import DEMO_PRODUCTS
-from tests.support import LoopThread, postgres_database, require_postgres
+from inventory.repository import StockRepository
+from tests.support import LoopThread, postgres_database, require_postgres, stock_database
+from tracemesh_common.database import Database
+from tracemesh_common.migrations import upgrade
 
 
 @asynccontextmanager
 async def repository(database_url: str) -> AsyncIterator[StockRepository]:
-    engine = create_engine(database_url)
+    database = stock_database(database_url)
     try:
-        stock = StockRepository(engine)
-        await stock.create_schema(DEMO_PRODUCTS)
+        stock = StockRepository(database)
+        await upgrade(stock.database.engine, "inventory")
         yield stock
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 async def set_stock(database_url: str, sku: str, stock: int) -> None:
     """Creates the schema if need be, then sets the product's stock."""
-    engine = create_engine(database_url)
+    database = stock_database(database_url)
     try:
-        await StockRepository(engine).create_schema(DEMO_PRODUCTS)
-        async with engine.begin() as connection:
+        await upgrade(database.engine, "inventory")
+        async with database.engine.begin() as connection:
             await connection.execute(update(ProductRow).where(ProductRow.sku == sku).values(stock=stock))
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 async def recorded(database_url: str, reservation_id: str) -> tuple[int, int, int]:
     """How many reservations and refusals the id has, and LAMP-9's stock."""
-    engine = create_engine(database_url)
+    database = stock_database(database_url)
     try:
-        async with engine.connect() as connection:
+        async with database.engine.connect() as connection:
             reservations = await connection.scalar(
                 select(func.count()).select_from(ReservationRow).where(ReservationRow.id == reservation_id)
             )
@@ -55,7 +55,7 @@ async def recorded(database_url: str, reservation_id: str) -> tuple[int, int, in
             )
             stock = await connection.scalar(select(ProductRow.stock).where(ProductRow.sku == "LAMP-9"))
     finally:
-        await engine.dispose()
+        await database.dispose()
     assert reservations is not None
     assert refusals is not None
     assert stock is not None
@@ -101,12 +101,12 @@ async def test_a_reserved_id_is_answered_as_reserved_after_the_stock_ran_out(dat
     assert await recorded(database_url, "kept-order") == (1, 0, 0)
 
 
-def hold(engine: AsyncEngine, statement_part: str) -> tuple[threading.Event, threading.Event]:
-    """Holds up the first statement of `engine` that contains `statement_part`, in the middle of its
-    transaction, until released: returns (reached, release). The engine's loop must serve nothing else."""
+def hold(database: Database, statement_part: str) -> tuple[threading.Event, threading.Event]:
+    """Holds up the first statement of `database` that contains `statement_part`, in the middle of its
+    transaction, until released: returns (reached, release). The database's loop must serve nothing else."""
     reached, release = threading.Event(), threading.Event()
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
     def _hold(*args: Any) -> None:
         if statement_part in args[2] and not reached.is_set():
             reached.set()
@@ -133,14 +133,14 @@ def test_concurrent_attempts_with_one_id_never_both_reserve_and_refuse(database_
     Without the lock, it would reserve beside the refusal, holding stock for an order told it was refused."""
     asyncio.run(set_stock(database_url, "LAMP-9", 0))
     refusing, other = LoopThread(), LoopThread()
-    refusing_engine, other_engine = create_engine(database_url), create_engine(database_url)
+    refusing_database, other_database = stock_database(database_url), stock_database(database_url)
     try:
-        reached, release = hold(refusing_engine, "INSERT INTO refusals")
-        first = run_in(refusing, StockRepository(refusing_engine).reserve("order-x", "LAMP-9", 1))
+        reached, release = hold(refusing_database, "INSERT INTO refusals")
+        first = run_in(refusing, StockRepository(refusing_database).reserve("order-x", "LAMP-9", 1))
         assert reached.wait(10), "the first attempt never came to record its refusal"
 
         async def restock_then_retry() -> Reservation:
-            stock = StockRepository(other_engine)
+            stock = StockRepository(other_database)
             await stock.restock({"LAMP-9": 1}, {"LAMP-9": 1})
             return await stock.reserve("order-x", "LAMP-9", 1)
 
@@ -151,8 +151,8 @@ def test_concurrent_attempts_with_one_id_never_both_reserve_and_refuse(database_
         outcomes = [outcome(first), outcome(second)]
     finally:
         release.set()
-        refusing.run(refusing_engine.dispose())
-        other.run(other_engine.dispose())
+        refusing.run(refusing_database.dispose())
+        other.run(other_database.dispose())
         refusing.close()
         other.close()
     assert [type(o) for o in outcomes] == [InsufficientStock, InsufficientStock], outcomes
@@ -167,17 +167,17 @@ def test_stock_back_before_the_lock_is_taken_not_refused() -> None:
     require_postgres()
     with postgres_database("it") as database_url:
         asyncio.run(set_stock(database_url, "LAMP-9", 0))
-        loop, engine = LoopThread(), create_engine(database_url)
+        loop, database = LoopThread(), stock_database(database_url)
         try:
-            reached, release = hold(engine, "FOR UPDATE")
-            attempt = run_in(loop, StockRepository(engine).reserve("order-y", "LAMP-9", 1))
+            reached, release = hold(database, "FOR UPDATE")
+            attempt = run_in(loop, StockRepository(database).reserve("order-y", "LAMP-9", 1))
             assert reached.wait(10), "the attempt never came to lock the product's row"
             asyncio.run(set_stock(database_url, "LAMP-9", 1))
             release.set()
             result = outcome(attempt)
         finally:
             release.set()
-            loop.run(engine.dispose())
+            loop.run(database.dispose())
             loop.close()
         assert isinstance(result, Reservation), result
         assert asyncio.run(recorded(database_url, "order-y")) == (1, 0, 0)

@@ -8,20 +8,24 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from orders.domain import Order, OrderStatus
-from orders.repository import OrderRepository, create_engine, utcnow
+from orders.models import IdempotencyKeyRow
+from orders.repository import OrderRepository, utcnow
+from tests.support import orders_database
+from tracemesh_common.migrations import upgrade
 
 
 @asynccontextmanager
 async def repository(database_url: str) -> AsyncIterator[OrderRepository]:
-    engine = create_engine(database_url)
+    database = orders_database(database_url)
     try:
-        orders = OrderRepository(engine)
-        await orders.create_schema()
+        orders = OrderRepository(database)
+        await upgrade(orders.database.engine, "orders")
         yield orders
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 @pytest.mark.parametrize("late", [OrderStatus.FAILED, OrderStatus.PENDING, OrderStatus.REJECTED])
@@ -70,3 +74,12 @@ async def test_pages_of_pending_orders_cover_each_once_oldest_first(database_url
             after = (page[-1].created_at, page[-1].id)
         assert pages == [["p1", "p2"], ["p3", "p4"]]
         assert all(order.created_at.tzinfo is UTC for order in await orders.list_pending(cutoff, 10))
+
+
+async def test_an_idempotency_key_must_name_a_stored_order(database_url: str) -> None:
+    # The foreign key holds on SQLite too, where each connection must turn foreign keys on itself (the
+    # shared engine does): a key can never point at an order that does not exist.
+    async with repository(database_url) as orders:
+        with pytest.raises(IntegrityError):
+            async with orders.database.transaction() as session:
+                session.add(IdempotencyKeyRow(key="orphan", order_id="no-such-order"))

@@ -16,9 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from orders.domain import Order, OrderStatus
-from orders.repository import OrderRepository, create_engine, utcnow
+from orders.repository import OrderRepository, utcnow
 from orders.settings import OrdersSettings
-from telemetry import Telemetry
 from tests.integration.conftest import running_orders
 from tests.integration.spans import (
     by_kind,
@@ -30,8 +29,9 @@ from tests.integration.spans import (
     service_of,
     wait_for,
 )
-from tests.support import free_port
+from tests.support import free_port, orders_database
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
+from tracemesh_common.tracing import Telemetry
 
 CREATE = "/tracemesh.orders.v1.OrderService/CreateOrder"
 
@@ -183,13 +183,13 @@ def test_a_silent_inventory_is_given_up_on_within_the_callers_deadline(
 
 async def add_pending_order(database_url: str) -> str:
     """An order left pending a minute ago (its answer from inventory lost), stored as orders would."""
-    engine = create_engine(database_url)
+    database = orders_database(database_url)
     try:
         order = Order(str(uuid.uuid4()), "BOOK-001", 1, OrderStatus.PENDING, utcnow() - timedelta(minutes=1))
-        assert await OrderRepository(engine).add(order)
+        assert await OrderRepository(database).add(order)
         return order.id
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def test_the_sweep_traces_only_the_runs_that_settle_something(

@@ -13,7 +13,7 @@ import pytest
 
 from docscheck import runner
 from docscheck.__main__ import main
-from docscheck.check import check, sync
+from docscheck.check import SYNC_COMMAND, check, resync_hint, sync
 from docscheck.deploy import commands, validate
 from docscheck.mesh import MeshLog
 from docscheck.pages import parse
@@ -363,6 +363,32 @@ def test_an_excerpt_edited_by_hand_is_drift(tmp_path: Path) -> None:
     assert "+return span" in str(problem)
 
 
+def test_a_drifted_excerpt_names_itself_its_region_and_the_command_that_resyncs_it(tmp_path: Path) -> None:
+    write(tmp_path, "app.py", APP)
+    write(tmp_path, "docs/page.md", excerpt_page("span = start()\nreturn None\n"))
+    problems = check(tmp_path)
+    [problem] = problems
+    assert str(problem).startswith(
+        "docs/page.md:3: excerpt app.py#handler differs from its region at app.py:2"
+    )
+    assert f"run `{SYNC_COMMAND}`" in str(problem)
+    assert resync_hint(problems) == (
+        "1 quoted region(s) changed since the docs were synced: app.py#handler. "
+        f"If the change is meant, run `{SYNC_COMMAND}` and commit the pages it rewrites."
+    )
+    # The command named is the one that fixes it.
+    assert SYNC_COMMAND == ".venv/bin/python -m docscheck sync"
+    assert main(["--root", str(tmp_path), "sync"]) == 0
+    assert check(tmp_path) == []
+
+
+def test_problems_other_than_drift_get_no_resync_hint(tmp_path: Path) -> None:
+    write(tmp_path, "docs/page.md", "# Page\n\n[gone](missing.md)\n")
+    problems = check(tmp_path)
+    assert problems
+    assert resync_hint(problems) == ""
+
+
 def test_sync_indents_an_excerpt_inside_a_list(tmp_path: Path) -> None:
     write(tmp_path, "app.py", APP)
     page = write(tmp_path, "README.md", "- step\n\n  <!-- excerpt: app.py#handler -->\n  ```python\n  ```\n")
@@ -504,6 +530,56 @@ def test_a_page_without_its_twin_is_reported(tmp_path: Path) -> None:
         "docs/tutorial/en/02-tracer-provider.md: has no Chinese twin docs/tutorial/zh/02-tracer-provider.md",
         "docs/template.zh.md: has no twin docs/template.md",
     ]
+
+
+README_EN = """
+# tracemesh
+
+[中文](README.zh.md)
+
+## Quick start
+
+<!-- run -->
+```sh
+curl -s http://127.0.0.1:8080/products
+```
+"""
+
+README_ZH = """
+# tracemesh
+
+[English](README.md)
+
+## 快速上手
+
+<!-- run -->
+```sh
+curl -s http://127.0.0.1:8080/products
+```
+"""
+
+
+def test_a_chinese_readme_is_checked_as_the_readmes_twin(tmp_path: Path) -> None:
+    write(tmp_path, "README.md", README_EN)
+    write(tmp_path, "README.zh.md", README_ZH)
+    assert check(tmp_path) == []
+    write(tmp_path, "README.zh.md", README_ZH.replace("/products", "/orders") + "[坏链接](docs/nothing.md)\n")
+    problems = [str(found) for found in check(tmp_path)]
+    assert any(found.startswith("README.zh.md:8: runnable block 1 differs") for found in problems), problems
+    assert any(found.startswith("README.zh.md:11: broken link docs/nothing.md") for found in problems), (
+        problems
+    )
+    write(tmp_path, "README.zh.md", README_ZH.replace("[English](README.md)", "English"))
+    problems = [str(found) for found in check(tmp_path)]
+    assert "README.zh.md:1: its top does not link to its twin README.md" in problems
+
+
+def test_an_english_readme_may_stand_alone_but_not_a_chinese_one(tmp_path: Path) -> None:
+    write(tmp_path, "README.md", README_EN.replace("[中文](README.zh.md)", ""))
+    assert check(tmp_path) == []
+    (tmp_path / "README.md").unlink()
+    write(tmp_path, "README.zh.md", README_ZH.replace("[English](README.md)", ""))
+    assert [str(found) for found in check(tmp_path)] == ["README.zh.md: has no twin README.md"]
 
 
 def test_check_finds_an_unterminated_region_anywhere_in_the_repository(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The gateway's edge policy: which scenario baggage a caller may send, decided before tracing sees it."""
+"""The gateway's edge policy, and the demo's scenario check in front of it: what a caller's trace context and
+baggage become, decided before tracing sees them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
 from gateway.edge import INBOUND_CONTEXT, EdgePolicy, TraceContextPolicy
 from gateway.settings import GatewaySettings
-from telemetry.scenarios import Scenario, current_scenario, parse_scenario
+from tracemesh_demo.gateway import DemoPage, GatewayDemoSettings
+from tracemesh_demo.scenarios import Scenario, current_scenario, parse_scenario
 
 
 def entries(header: str) -> dict[str, object]:
@@ -21,8 +23,9 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
     raise AssertionError("not called")
 
 
-def policy(*, enabled: bool) -> EdgePolicy:
-    return EdgePolicy(_app, scenarios_enabled=enabled)
+def policy(*, enabled: bool) -> DemoPage:
+    """The demo's check of the scenario a caller asks for (in front of the edge policy)."""
+    return DemoPage(_app, GatewayDemoSettings(scenarios_enabled=enabled))
 
 
 @pytest.mark.parametrize("name", [scenario.value for scenario in Scenario])
@@ -52,17 +55,17 @@ async def test_the_middleware_rewrites_the_baggage_headers() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(scope["headers"])
 
-    edge = EdgePolicy(app, scenarios_enabled=False)
+    edge = DemoPage(app, GatewayDemoSettings(scenarios_enabled=False))
     untouched = [(b"traceparent", b"00-x"), (b"accept", b"*/*")]
-    await edge({"type": "http", "headers": untouched}, None, None)  # type: ignore[arg-type]
+    await edge({"type": "http", "path": "/orders", "headers": untouched}, None, None)  # type: ignore[arg-type]
     assert seen[-1] is untouched  # without baggage, nothing is copied
 
     encoded = [(b"baggage", b"tracemesh%2Escenario=slow-query")]
-    await edge({"type": "http", "headers": encoded}, None, None)  # type: ignore[arg-type]
+    await edge({"type": "http", "path": "/orders", "headers": encoded}, None, None)  # type: ignore[arg-type]
     assert seen[-1] == []
 
     two_headers = [(b"baggage", b"tracemesh.scenario=contention"), (b"baggage", b"tenant=acme"), (b"a", b"b")]
-    await edge({"type": "http", "headers": two_headers}, None, None)  # type: ignore[arg-type]
+    await edge({"type": "http", "path": "/orders", "headers": two_headers}, None, None)  # type: ignore[arg-type]
     assert seen[-1] == [(b"a", b"b"), (b"baggage", b"tenant=acme")]
 
 
@@ -96,7 +99,7 @@ async def test_restart_removes_the_callers_trace_context_and_keeps_it_for_a_link
         (b"accept", b"*/*"),
     ]
     scope = await policed(
-        lambda app: EdgePolicy(app, scenarios_enabled=False, trace_context=TraceContextPolicy.RESTART),
+        lambda app: EdgePolicy(app, trace_context=TraceContextPolicy.RESTART),
         headers,
     )
     assert scope["headers"] == [(b"accept", b"*/*")]
@@ -110,7 +113,7 @@ async def test_restart_removes_the_callers_trace_context_and_keeps_it_for_a_link
 
 async def test_restart_drops_a_malformed_traceparent_without_a_link() -> None:
     scope = await policed(
-        lambda app: EdgePolicy(app, scenarios_enabled=False, trace_context=TraceContextPolicy.RESTART),
+        lambda app: EdgePolicy(app, trace_context=TraceContextPolicy.RESTART),
         [(b"traceparent", b"00-zz-zz-01")],
     )
     assert scope["headers"] == []
@@ -119,22 +122,23 @@ async def test_restart_drops_a_malformed_traceparent_without_a_link() -> None:
 
 async def test_trust_passes_the_callers_trace_context_unchanged() -> None:
     headers = [(b"traceparent", CALLER.encode()), (b"x-trace-id", b"4bf92f3577b34da6a3ce929d0e0e4736")]
-    scope = await policed(lambda app: EdgePolicy(app, scenarios_enabled=False), headers)
+    scope = await policed(lambda app: EdgePolicy(app), headers)
     assert scope["headers"] is headers
     assert INBOUND_CONTEXT not in scope
 
 
 def test_the_baggage_allow_list_keeps_only_its_keys() -> None:
-    edge = EdgePolicy(
-        _app, scenarios_enabled=True, baggage_keys={"tracemesh.synthetic", "tracemesh.scenario"}
-    )
+    edge = EdgePolicy(_app, baggage_keys={"tracemesh.synthetic", "tracemesh.scenario"})
+    demo = policy(enabled=True)
     kept = edge.filter_baggage(
-        "tracemesh.synthetic=true,tracemesh.tenant=acme,userId=alice,tracemesh.scenario=n-plus-one"
+        demo.filter_baggage(
+            "tracemesh.synthetic=true,tracemesh.tenant=acme,userId=alice,tracemesh.scenario=n-plus-one"
+        )
     )
     assert entries(kept) == {"tracemesh.synthetic": "true", "tracemesh.scenario": "n-plus-one"}
     # An allowed key still needs a known scenario name.
-    assert entries(edge.filter_baggage("tracemesh.scenario=nope")) == {}
-    assert EdgePolicy(_app, scenarios_enabled=True, baggage_keys=set()).filter_baggage("a=1,b=2") == ""
+    assert entries(edge.filter_baggage(demo.filter_baggage("tracemesh.scenario=nope"))) == {}
+    assert EdgePolicy(_app, baggage_keys=set()).filter_baggage("a=1,b=2") == ""
 
 
 def test_the_allow_list_setting_reads_a_comma_separated_list_or_a_star() -> None:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from telemetry.logs import LOG_FORMAT, MAX_MESSAGE, OneLineFormatter
+from tracemesh_common.logs import LOG_FORMAT, MAX_MESSAGE, OneLineFormatter
 
 
 @pytest.mark.parametrize(

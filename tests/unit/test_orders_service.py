@@ -19,14 +19,12 @@ from orders.domain import (
     UnknownProduct,
 )
 from orders.service import OrderService
-from telemetry.scenarios import Scenario
 
 
 class FakeRepository:
     def __init__(self) -> None:
         self.orders: dict[str, Order] = {}
         self.keys: dict[str, str] = {}
-        self.one_by_one = False
 
     async def add(self, order: Order, idempotency_key: str | None = None) -> bool:
         if idempotency_key in self.keys:
@@ -65,8 +63,7 @@ class FakeRepository:
             raise OrderNotFound(order_id)
         return self.orders[order_id]
 
-    async def list_recent(self, limit: int, *, one_by_one: bool = False) -> list[Order]:
-        self.one_by_one = one_by_one
+    async def list_recent(self, limit: int) -> list[Order]:
         return sorted(self.orders.values(), key=lambda o: o.created_at, reverse=True)[:limit]
 
 
@@ -150,16 +147,6 @@ async def test_list_limits() -> None:
     for limit in (-1, 101):
         with pytest.raises(InvalidOrder):
             await orders.list_orders(limit)
-
-
-async def test_only_the_n_plus_one_scenario_lists_orders_one_by_one() -> None:
-    repository = FakeRepository()
-    orders = service(FakeInventory(), repository)
-    await orders.list_orders(5, Scenario.N_PLUS_ONE)
-    assert repository.one_by_one
-    for other in (None, Scenario.SLOW_QUERY, Scenario.CONTENTION):
-        await orders.list_orders(5, other)
-        assert not repository.one_by_one
 
 
 async def test_an_id_this_service_never_gave_out_is_not_looked_up() -> None:

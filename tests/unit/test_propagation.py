@@ -7,7 +7,7 @@ from opentelemetry import baggage, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from telemetry.propagation import DEFAULT_PROPAGATORS, XTraceIdPropagator, load_propagators
+from tracemesh_common.propagation import DEFAULT_PROPAGATORS, XTraceIdPropagator, load_propagators
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 OTHER_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"

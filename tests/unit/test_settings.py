@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 import pytest
@@ -19,19 +18,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from devrun.mesh import free_port
 from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
 from orders.settings import OrdersSettings
-from telemetry import (
-    SDK_BATCH_LOGGER,
-    Telemetry,
-    TelemetrySettings,
-    build_exporters,
-    build_resource,
-    setup_telemetry,
-)
-from telemetry.otlp import FastOTLPSpanExporter
+from tracemesh_common.fast_otlp import FastOTLPSpanExporter
+from tracemesh_common.settings import TelemetrySettings, resource_for
+from tracemesh_common.tracing import exporters, setup_telemetry
 
 
 def test_defaults_run_the_mesh_locally() -> None:
@@ -65,11 +57,11 @@ def test_a_placeholder_password_fails_at_start_up(settings: type[BaseSettings]) 
 @pytest.mark.parametrize(
     ("exporter", "protocol", "expected"),
     [
-        ("otlp", "grpc", [FastOTLPSpanExporter]),
+        ("otlp", "grpc", [GrpcExporter]),
         ("otlp", "http/protobuf", [HttpExporter]),
         ("zipkin", "grpc", [ZipkinExporter]),
         ("console", "grpc", [ConsoleSpanExporter]),
-        ("otlp,console", "grpc", [FastOTLPSpanExporter, ConsoleSpanExporter]),
+        ("otlp,console", "grpc", [GrpcExporter, ConsoleSpanExporter]),
         ("none", "grpc", []),
     ],
 )
@@ -78,12 +70,16 @@ def test_otel_traces_exporter_selects_exporters(
 ) -> None:
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", exporter)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
-    assert [type(e) for e in build_exporters(TelemetrySettings())] == expected
+    assert [type(e) for e in exporters(TelemetrySettings())] == expected
 
 
-def test_the_sdk_encoder_can_be_chosen_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRACEMESH_OTLP_ENCODER", "stock")
-    assert [type(e) for e in build_exporters(TelemetrySettings())] == [GrpcExporter]
+def test_the_fast_encoder_is_an_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TelemetrySettings().otlp_encoder == "stock"
+    monkeypatch.setenv("TRACEMESH_OTLP_ENCODER", "fast")
+    assert [type(e) for e in exporters(TelemetrySettings())] == [FastOTLPSpanExporter]
+    assert FastOTLPSpanExporter is not GrpcExporter  # see test_fast_otlp.py for when it would be
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")  # it encodes OTLP/gRPC only
+    assert [type(e) for e in exporters(TelemetrySettings())] == [HttpExporter]
     monkeypatch.setenv("TRACEMESH_OTLP_ENCODER", "protobuf-please")
     with pytest.raises(ValidationError):
         TelemetrySettings()
@@ -97,7 +93,7 @@ def test_unknown_exporters_fail_at_start_up(monkeypatch: pytest.MonkeyPatch, exp
 
 
 def test_resource_names_the_service_version_and_environment() -> None:
-    attributes = build_resource("orders").attributes
+    attributes = resource_for("orders").attributes
     assert attributes["service.name"] == "orders"
     assert attributes["service.version"]
     assert attributes["deployment.environment.name"] == "development"
@@ -107,7 +103,7 @@ def test_resource_names_the_service_version_and_environment() -> None:
 def test_standard_variables_override_the_resource_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "orders-canary")
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging,team=checkout")
-    attributes = build_resource("orders").attributes
+    attributes = resource_for("orders").attributes
     assert attributes["service.name"] == "orders-canary"
     assert attributes["deployment.environment.name"] == "staging"
     assert attributes["deployment.environment"] == "staging"
@@ -117,7 +113,7 @@ def test_standard_variables_override_the_resource_defaults(monkeypatch: pytest.M
 def test_sdk_disabled_installs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     telemetry = setup_telemetry("gateway", set_global=False)
-    assert not telemetry.enabled
+    assert telemetry.tracer_provider is None
     assert telemetry.grpc_server_interceptors() == []
     assert telemetry.grpc_client_interceptors() == []
     with telemetry.tracer("test").start_as_current_span("nothing") as span:
@@ -157,54 +153,6 @@ def test_shutdown_gives_up_on_a_backend_that_never_takes_the_spans() -> None:
     started = time.monotonic()
     assert telemetry.shutdown(timeout_seconds=0.5) is False
     assert time.monotonic() - started < 2
-
-
-@pytest.fixture
-def backend_down(monkeypatch: pytest.MonkeyPatch) -> Telemetry:
-    """A service's telemetry whose queue of 64 fills while the first export waits on an endpoint where
-    nothing listens."""
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
-    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64")
-    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")
-    return setup_telemetry("orders", TelemetrySettings(), set_global=False)
-
-
-def test_spans_dropped_on_a_full_queue_are_counted_and_logged_at_shutdown(
-    backend_down: Telemetry, caplog: pytest.LogCaptureFixture
-) -> None:
-    telemetry = backend_down
-    tracer = telemetry.tracer("test")
-    assert telemetry.spans_dropped() == 0
-    for _ in range(500):
-        tracer.start_span("lost or not").end()
-    dropped = telemetry.spans_dropped()
-    # Each failed export frees a batch's room in the queue, so how many get dropped depends on timing; at
-    # least the 64 spans the queue holds were not.
-    assert 0 < dropped <= 500 - 64
-    with caplog.at_level(logging.INFO, logger="telemetry"):
-        telemetry.shutdown(timeout_seconds=3)
-    assert f"spans dropped since start (export queue full): {telemetry.spans_dropped()}" in caplog.text
-
-
-def test_a_full_queue_is_reported_once_per_period_not_once_per_span(
-    backend_down: Telemetry, caplog: pytest.LogCaptureFixture
-) -> None:
-    telemetry = backend_down
-    tracer = telemetry.tracer("test")
-    with caplog.at_level(logging.WARNING):
-        for _ in range(500):
-            tracer.start_span("lost or not").end()
-        reported = telemetry.report_drops()
-        again = telemetry.report_drops()  # nothing ended since: nothing more to say
-    telemetry.shutdown(timeout_seconds=3)
-    assert reported == telemetry.spans_dropped() > 0
-    assert again == 0
-    assert caplog.text.count("export queue full:") == 1
-    assert f"{reported} spans dropped in the last period, {reported} since start" in caplog.text
-    # The SDK's own warning, built for every dropped span, is silenced; its export errors are not.
-    assert "Queue full" not in caplog.text
-    assert logging.getLogger(SDK_BATCH_LOGGER).getEffectiveLevel() == logging.ERROR
 
 
 def test_shutdown_flushes_what_a_working_backend_takes() -> None:

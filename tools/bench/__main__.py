@@ -70,9 +70,9 @@ def knob_modes(counter_port: int) -> dict[str, dict[str, str]]:
         | {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048", "OTEL_BSP_MAX_QUEUE_SIZE": "8192"},
         "export every 1 s": traced | {"OTEL_BSP_SCHEDULE_DELAY": "1000"},
         "8 attributes per span": traced | {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "8"},
-        # A structural lever rather than a knob: tracemesh's own OTLP encoder (telemetry/otlp.py) is the
-        # default; this puts the SDK exporter's encoder back.
-        "stock OTLP encoder": traced | {"TRACEMESH_OTLP_ENCODER": "stock"},
+        # A structural lever rather than a knob: the opt-in OTLP encoder (tracemesh_common/fast_otlp.py)
+        # against the SDK exporter's own, the default.
+        "fast OTLP encoder": traced | {"TRACEMESH_OTLP_ENCODER": "fast"},
     }
 
 
@@ -211,7 +211,8 @@ def one_mesh(
 
 
 def spans_dropped(log: str) -> int:
-    """The count a service logs as it stops (telemetry.Telemetry.shutdown); 0 when tracing was off."""
+    """The count a service logs as it stops (tracemesh_common.drops.DropReporter.stop); 0 when tracing was
+    off."""
     found = DROPPED.findall(log)
     return int(found[-1]) if found else 0
 

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
-from telemetry.otlp import SpanEncoder
+from tracemesh_common.fast_otlp import SpanEncoder
 
 
 class _Keep(SpanExporter):

@@ -15,7 +15,11 @@ from pathlib import Path
 LAYERS = (
     (
         "export (OTLP encoding and sending)",
-        ("/opentelemetry/exporter/", "/opentelemetry/sdk/_shared_internal/", "/services/telemetry/otlp.py"),
+        (
+            "/opentelemetry/exporter/",
+            "/opentelemetry/sdk/_shared_internal/",
+            "/services/tracemesh_common/fast_otlp.py",
+        ),
     ),
     (
         "instrumentation (middleware, interceptors, hooks)",

@@ -23,7 +23,7 @@ from chaos.frozen import Frozen, thaw_tree, unsupported
 from chaos.load import HANG_SECONDS, SKUS, Latency, Tally, drive
 from devrun.databases import admin, mesh_databases, sqlite_urls
 from devrun.mesh import Mesh, free_port, start_mesh
-from telemetry import DROP_REPORT_SECONDS
+from tracemesh_common.drops import DROP_REPORT_SECONDS
 from waterfall import ReceivedSpan, SpanStore, start_receiver
 
 MESH_ENV = {
@@ -36,7 +36,7 @@ MESH_ENV = {
 SERVICES = ("gateway", "orders", "inventory")
 # With the trace backend gone, spans wait in a bounded queue (2048 by default): a few MiB, not a leak.
 MAX_RSS_GROWTH_MIB = 64
-# What each service logs as it stops (telemetry.Telemetry.shutdown).
+# What each service logs as it stops (tracemesh_common.drops.DropReporter.stop).
 DROPPED = re.compile(r"spans dropped since start \(export queue full\): (\d+)")
 # A database that is down must cost a request a quick 503, well inside the gateway's 5 s deadline.
 FAIL_FAST_SECONDS = 2.0
@@ -71,6 +71,7 @@ class Outcome:
         return (
             self.tally.failed_badly == 0
             and self.tally.keys_with_two_orders == 0
+            and self.tally.on_the_wire == self.tally.sent
             and self.verdict.holds
             and not any(n.startswith("NOT") for n in self.notes)
         )
@@ -135,13 +136,13 @@ def run(fault: str, database: str, workdir: Path, *, seconds: float, concurrency
             bounded = growth < MAX_RSS_GROWTH_MIB
             state.notes.append(f"{'' if bounded else 'NOT bounded: '}RSS grew {growth:.0f} MiB at most")
         state.cleanup.close()
-        verdict = _settled_verdict(orders_db, inventory_db)
+        verdict = _settled_verdict(orders_db, inventory_db, tally.order_of_key)
         spans_lost = _spans_lost(mesh.store, tally.traces) if chosen.receive else None
         # A graceful stop: every fault is lifted by now, the trace backend back, so each service flushes.
         mesh.stop_all()
         if not chosen.receive:
-            # Each service says how many spans it dropped at most once per report period
-            # (telemetry.DROP_REPORT_SECONDS), not once per span; a run can straddle one more boundary.
+            # Each service says how many spans it dropped at most once a report period (DROP_REPORT_SECONDS),
+            # not once per span; a run can straddle one more boundary.
             said = max(mesh.log(service).count("export queue full:") for service in SERVICES)
             rarely = said <= 1 + seconds // DROP_REPORT_SECONDS
             state.notes.append(f"{'' if rarely else 'NOT rarely: '}'export queue full' logged {said}x")
@@ -181,13 +182,16 @@ def _repeats(tally: Tally) -> str:
     )
 
 
-def _settled_verdict(orders_db: str, inventory_db: str, timeout: float = 30) -> invariant.Verdict:
-    """The invariant, once the sweep has settled every pending order (or the time is up)."""
+def _settled_verdict(
+    orders_db: str, inventory_db: str, answered: dict[str, str], timeout: float = 30
+) -> invariant.Verdict:
+    """The invariant, once the sweep has settled every pending order (or the time is up). `answered`: the
+    order each key was answered 201 with."""
     deadline = time.monotonic() + timeout
-    verdict = invariant.check(orders_db, inventory_db)
+    verdict = invariant.check(orders_db, inventory_db, answered=answered)
     while verdict.pending and time.monotonic() < deadline:
         time.sleep(0.5)
-        verdict = invariant.check(orders_db, inventory_db)
+        verdict = invariant.check(orders_db, inventory_db, answered=answered)
     if verdict.pending:
         return invariant.Verdict(
             False, [*verdict.problems, f"{verdict.pending} orders still pending"], verdict.pending

@@ -41,6 +41,9 @@ class Latency:
 @dataclass
 class Tally:
     sent: int = 0
+    # Requests that left the client, counted by the HTTP client itself rather than as answers are sorted:
+    # `sent` must come to the same, or an answer went unsorted (or was sorted twice).
+    on_the_wire: int = 0
     succeeded: int = 0
     failed_cleanly: int = 0
     failed_badly: int = 0
@@ -165,5 +168,9 @@ async def drive(url: str, seconds: float, concurrency: int, tally: Tally) -> Non
                     # Once more, as a client whose answer was lost would: the same order must come back.
                     await send(client, body, key, repeat=True)
 
-    async with httpx.AsyncClient(base_url=url, timeout=HANG_SECONDS) as client:
+    async def on_the_wire(_request: httpx.Request) -> None:
+        tally.on_the_wire += 1
+
+    hooks = {"request": [on_the_wire]}
+    async with httpx.AsyncClient(base_url=url, timeout=HANG_SECONDS, event_hooks=hooks) as client:
         await asyncio.gather(*(client_loop(client, repeats=i % 2 == 1) for i in range(concurrency)))

@@ -11,6 +11,8 @@ import sys
 
 from honcho.manager import Manager
 
+from devrun.mesh import MIGRATED, migrate
+
 # Where the OTLP exporters send when OTEL_EXPORTER_OTLP_ENDPOINT is unset.
 DEFAULT_ENDPOINT = "http://localhost:4317"
 
@@ -42,7 +44,12 @@ def plan(environ: dict[str, str]) -> list[tuple[str, list[str], dict[str, str]]]
 
 def main() -> None:
     manager = Manager()
-    for name, argv, env in plan(dict(os.environ)):
+    processes = plan(dict(os.environ))
+    # The databases first: no service creates tables as it starts.
+    for name, _, env in processes:
+        if name in MIGRATED:
+            migrate(name, env)
+    for name, argv, env in processes:
         # honcho runs each command through a shell; `exec` makes the service the process that receives
         # SIGTERM, instead of a shell that would die at once and leave the service behind.
         manager.add_process(name, "exec " + shlex.join(argv), env=env)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from docscheck.check import Docs, check, sync
+from docscheck.check import Docs, check, resync_hint, sync
 from docscheck.mesh import MeshError, MeshLog, reader_mesh, wait_for_running_mesh
 from docscheck.runner import report, run_order, run_pages
 
@@ -59,6 +59,8 @@ def _check(root: Path) -> int:
     problems = check(root)
     for problem in problems:
         print(problem)
+    if hint := resync_hint(problems):
+        print(hint)
     print(f"docscheck: {len(problems)} problem(s)" if problems else "docscheck: the docs are consistent")
     return 1 if problems else 0
 

@@ -1,5 +1,6 @@
 """`sync` and `check`: excerpts against the regions they quote, links and anchors, and the two languages
-of the tutorial side by side. Everything here is offline and fast; `run` is the slow part."""
+of the tutorial, the template guide and the README side by side. Everything here is offline and fast; `run`
+is the slow part."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -16,6 +18,7 @@ from docscheck.regions import Region, Scan, scan
 
 TUTORIAL_EN, TUTORIAL_ZH = "docs/tutorial/en", "docs/tutorial/zh"
 TEMPLATE_EN, TEMPLATE_ZH = "docs/template.md", "docs/template.zh.md"
+README_EN, README_ZH = "README.md", "README.zh.md"
 SYNC_COMMAND = ".venv/bin/python -m docscheck sync"
 # A target with a scheme (https:, mailto:) or a network path is not the checker's to resolve.
 _EXTERNAL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
@@ -31,8 +34,8 @@ class Docs:
         self._scans: dict[str, Scan] = {}
 
     def pages(self) -> list[str]:
-        """The checked pages: README.md and every Markdown file under docs/."""
-        found = ["README.md"] if (self.root / "README.md").is_file() else []
+        """The checked pages: README.md, README.zh.md and every Markdown file under docs/."""
+        found = [page for page in (README_EN, README_ZH) if (self.root / page).is_file()]
         docs = self.root / "docs"
         found += sorted(path.relative_to(self.root).as_posix() for path in docs.rglob("*.md"))
         return found
@@ -116,16 +119,35 @@ def region_of(docs: Docs, page: Page, block: Block) -> Region | Problem:
     return found
 
 
-def _drift(page: Page, block: Block, region: Region) -> Problem:
+@dataclass(frozen=True)
+class Drift(Problem):
+    """An excerpt that no longer shows what its region holds: `excerpt` is its path#region reference."""
+
+    excerpt: str = ""
+
+
+def _drift(page: Page, block: Block, region: Region) -> Drift:
     assert block.marker is not None
+    excerpt = block.marker.argument
     diff = difflib.unified_diff(
         block.content.splitlines(), list(region.lines), "page", "source", lineterm="", n=0
     )
     shown = "\n      ".join(list(diff)[2:12])
-    message = (
-        f"excerpt {block.marker.argument} differs from its region (run `{SYNC_COMMAND}`):\n      {shown}"
+    source = f"{excerpt.partition('#')[0]}:{region.line}"
+    message = f"excerpt {excerpt} differs from its region at {source} (run `{SYNC_COMMAND}`):\n      {shown}"
+    return Drift(page.path, block.marker.line, message, excerpt)
+
+
+def resync_hint(problems: list[Problem]) -> str:
+    """What to do about excerpts that drifted from the code they quote ("" when none did): the one command
+    that re-syncs them. A check that fails on any edit of quoted code is meant; the fix is this command."""
+    drifted = sorted({problem.excerpt for problem in problems if isinstance(problem, Drift)})
+    if not drifted:
+        return ""
+    return (
+        f"{len(drifted)} quoted region(s) changed since the docs were synced: {', '.join(drifted)}. "
+        f"If the change is meant, run `{SYNC_COMMAND}` and commit the pages it rewrites."
     )
-    return Problem(page.path, block.marker.line, message)
 
 
 def rewrite(text: str, rewrites: list[tuple[Block, Region]]) -> str:
@@ -203,6 +225,12 @@ def twins(docs: Docs) -> tuple[list[tuple[str, str]], list[Problem]]:
     elif has_en or has_zh:
         present, missing = (TEMPLATE_EN, TEMPLATE_ZH) if has_en else (TEMPLATE_ZH, TEMPLATE_EN)
         problems.append(Problem(present, 0, f"has no twin {missing}"))
+    # The entry page may stand alone in English; a Chinese one is its twin.
+    if (root / README_ZH).is_file():
+        if (root / README_EN).is_file():
+            pairs.append((README_EN, README_ZH))
+        else:
+            problems.append(Problem(README_ZH, 0, f"has no twin {README_EN}"))
     return pairs, problems
 
 

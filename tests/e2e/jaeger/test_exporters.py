@@ -13,11 +13,11 @@ from tests.e2e.jaeger.shapes import assert_order_tree, is_whole_order, order
 # How the services are told to export to Jaeger, as an operator would tell them (services/telemetry), and
 # the receiver and transport that Jaeger counts their spans under.
 EXPORTERS: dict[str, tuple[Callable[[Jaeger], dict[str, str]], str, str]] = {
-    # tracemesh's own encoder, the default (compose's setting)
+    # the SDK's gRPC exporter as it ships, the default (compose's setting)
     "otlp-grpc": (lambda jaeger: {"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_grpc}, "otlp", "grpc"),
-    # the SDK's gRPC exporter as it ships
-    "otlp-grpc-stock": (
-        lambda jaeger: {"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_grpc, "TRACEMESH_OTLP_ENCODER": "stock"},
+    # tracemesh's opt-in encoder: the same bytes, written by hand
+    "otlp-grpc-fast": (
+        lambda jaeger: {"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_grpc, "TRACEMESH_OTLP_ENCODER": "fast"},
         "otlp",
         "grpc",
     ),

@@ -102,9 +102,9 @@ def test_an_outage_is_an_error_up_to_the_gateways_answer(jaeger: Jaeger, tmp_pat
     assert all("exception" in s.events for s in calls)
 
 
-def test_the_readmes_tag_search_finds_a_scenarios_traces(jaeger: Jaeger, mesh: Mesh) -> None:
-    # README: "every span of the request gets a `tracemesh.scenario` attribute, so Jaeger finds them with
-    # the tag `tracemesh.scenario=slow-query`" (the UI's Tags field sends it as {"tracemesh.scenario": ...}).
+def test_the_documented_tag_search_finds_a_scenarios_traces(jaeger: Jaeger, mesh: Mesh) -> None:
+    # docs/demo.md: "every span of the request gets a `tracemesh.scenario` attribute, so Jaeger finds them
+    # with the tag `tracemesh.scenario=slow-query`" (the UI's Tags field sends {"tracemesh.scenario": ...}).
     slow = {order(mesh, {"baggage": "tracemesh.scenario=slow-query"})[1] for _ in range(2)}
     others = {order(mesh, {"baggage": "tracemesh.scenario=contention"})[1], order(mesh)[1]}
     for trace_id in slow | others:
@@ -120,7 +120,9 @@ def test_the_readmes_tag_search_finds_a_scenarios_traces(jaeger: Jaeger, mesh: M
 def test_the_demo_pages_link_opens_the_trace_in_jaegers_ui(jaeger: Jaeger, mesh: Mesh) -> None:
     response, trace_id = order(mesh)
     assert response.status_code == 201
-    # The link as the page builds it (services/gateway/static/demo.js): <jaeger_ui_url>/trace/<id>.
+    # The page links only while the gateway finds a Jaeger UI answering there: Jaeger's own page does.
+    assert httpx.get(f"{mesh.gateway_url}/demo/jaeger-ui", timeout=10).json() == {"answers": True}
+    # The link as the page builds it (services/tracemesh_demo/static/demo.js): <jaeger_ui_url>/trace/<id>.
     ui = httpx.get(f"{mesh.gateway_url}/demo/config", timeout=10).json()["jaeger_ui_url"].rstrip("/")
     page = httpx.get(f"{ui}/trace/{trace_id}", timeout=10)
     # The page answers: here a placeholder (the UI's assets are not in the Go module), in compose the UI.

@@ -1,0 +1,1 @@
+"""inventory's schema history (Alembic): one revision per change, applied by `python -m inventory.migrate`."""

@@ -1,0 +1,1 @@
+"""inventory's revisions, oldest first by their numbers."""

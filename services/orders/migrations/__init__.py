@@ -1,0 +1,1 @@
+"""orders' schema history (Alembic): one revision per change, applied by `python -m orders.migrate`."""

@@ -1,0 +1,1 @@
+"""orders's revisions, oldest first by their numbers."""
