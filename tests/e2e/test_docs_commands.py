@@ -45,7 +45,10 @@ def test_every_runnable_block_gives_the_output_its_page_shows() -> None:
         timeout=850,
         check=False,
     )
-    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+    # The blocks that failed, with what they printed, first; what make run printed can be long.
+    report, _, mesh_output = result.stdout.partition("--- what make run printed ---")
+    failed = "\n".join(line for line in report.split("\n") if line.startswith("FAIL"))
+    assert result.returncode == 0, f"{failed}\n{report[-15000:]}{mesh_output[-3000:]}{result.stderr}"
     assert busy_ports(PORTS) == [], "make run left something listening"
 
 
