@@ -1,6 +1,6 @@
 """What the mesh is made of: its processes, their environment, and where each one listens.
 
-`make run` starts `plan()` under a process manager (tools/mesh/__main__.py); the tests, the benchmark and the
+`make run` starts `plan()` under a process manager (tools/mesh/manager.py); the tests, the benchmark and the
 fault suite start `services()` on free ports (tools/mesh/processes.py). A service joins the mesh here, once.
 """
 
@@ -98,5 +98,7 @@ def plan(environ: Mapping[str, str]) -> list[Process]:
         receiver_env = dict(env, COLUMNS=env.get("COLUMNS", "150"))
         if sys.stdout.isatty():
             receiver_env.setdefault("FORCE_COLOR", "1")
-        processes.append(Process("waterfall", [python, "-m", "tools.mesh.waterfall"], receiver_env))
+        # It is stopped once every service has exited (tools/mesh/manager.py): nothing is left to wait for.
+        argv = [python, "-m", "tools.mesh.waterfall", "--drain-seconds", "0"]
+        processes.append(Process("waterfall", argv, receiver_env))
     return processes + services(env)
