@@ -13,7 +13,7 @@ INSTALLED := $(VENV)/.installed
 PACKAGES := $(wildcard services/*/__init__.py examples/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 
-.PHONY: help venv run test postgres lint load fuzz chaos bench audit protos lock clean
+.PHONY: help venv run test postgres lint load fuzz chaos bench audit protos names lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ protos: venv ## regenerate services/tracemesh/ from every .proto under protos/ (
 			dir=$$(dirname "$$dir"); \
 		done; \
 	done
+
+names: venv ## list every place the project's name and its services' names are written, by kind (NAMES_ARGS=--summary)
+	$(BIN)/python -m tools.names $(NAMES_ARGS)
 
 lock: venv ## re-resolve requirements*.lock from requirements*.in
 	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
