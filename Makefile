@@ -62,6 +62,7 @@ lint: venv ## ruff and mypy
 	$(BIN)/ruff format --check services tools examples tests
 	$(BIN)/mypy services tools examples
 
+# docs-region: make-protos
 # Every contract under protos/; its import path is its package path under services/ (tracemesh/orders/v1/...).
 PROTOS := $(sort $(shell find protos -name '*.proto'))
 GENERATED_PACKAGE := """Code generated from protos/ by `make protos`; never edited by hand."""
@@ -76,6 +77,7 @@ protos: venv ## regenerate services/tracemesh/ from every .proto under protos/ (
 			dir=$$(dirname "$$dir"); \
 		done; \
 	done
+# docs-endregion: make-protos
 
 names: venv ## list every place the project's name and its services' names are written, by kind (NAMES_ARGS=--summary)
 	$(BIN)/python -m tools.names $(NAMES_ARGS)

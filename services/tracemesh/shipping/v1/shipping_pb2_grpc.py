@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class ShippingServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """docs-region: shipping-contract
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -47,7 +48,8 @@ class ShippingServiceStub:
 
 
 class ShippingServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """docs-region: shipping-contract
+    """
 
     def BookShipment(self, request, context):
         """Books the shipment of a confirmed order. Keyed by the order id: booking an order again answers with
@@ -87,7 +89,8 @@ def add_ShippingServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ShippingService:
-    """Missing associated documentation comment in .proto file."""
+    """docs-region: shipping-contract
+    """
 
     @staticmethod
     def BookShipment(request,
