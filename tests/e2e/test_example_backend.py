@@ -81,19 +81,20 @@ def backend(
         settings = {"PYTHONPATH": python_path(fork), "ORDERS_SHIPPING_ADDRESS": f"127.0.0.1:{port}"}
         mesh = start_mesh(directory, *databases, settings)
         try:
-            shipping = start_shipping(mesh, fork, port, shipping_db)
+            shipping = start_shipping(mesh, port, shipping_db)
         except BaseException:
             mesh.stop_all_now()
             raise
         started = Backend(mesh, shipping, f"127.0.0.1:{port}", shipping_db, directory)
         yield started
-        assert started.stop_shipping() == 0  # SIGTERM: drained, flushed, exited cleanly
+        code = started.stop_shipping()
         mesh.stop_all()
+        assert code == 0  # SIGTERM: drained, flushed, exited cleanly
 
 
-def start_shipping(mesh: Mesh, fork: Path, port: int, database_url: str) -> subprocess.Popen[bytes]:
+def start_shipping(mesh: Mesh, port: int, database_url: str) -> subprocess.Popen[bytes]:
     """`python -m shipping.migrate`, then `python -m shipping`, exporting to the mesh's receiver as the
-    mesh's services do."""
+    mesh's services do (and importing the fork's packages, as they do)."""
     env = {key: value for key, value in mesh.env["orders"].items() if not key.startswith("ORDERS_")}
     env |= {"SHIPPING_PORT": str(port), "SHIPPING_DATABASE_URL": database_url}
     migrated = subprocess.run(
@@ -180,6 +181,7 @@ def test_an_order_is_one_trace_from_the_gateway_through_orders_to_shippings_data
         ["INSERT", "INTO", "shipments"]
     ]
     # docs-endregion: backend-test
+    assert orders_server.name == CREATE
     assert order_id not in statements[0].attributes["db.statement"]  # values are never recorded
 
     # The shipment is there, for the order that was placed.
