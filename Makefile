@@ -19,7 +19,7 @@ JAEGER_VERSION := 2.12.0
 GO_BUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false
 GRPCURL_VERSION = $(shell sed -n 's|^\tgithub.com/fullstorydev/grpcurl \(v[^ ]*\).*|\1|p' gotools/grpc/go.mod)
 
-.PHONY: help venv run test postgres gotools jaeger lint load fuzz chaos bench audit protos lock clean
+.PHONY: help venv run test postgres gotools jaeger lint load fuzz chaos bench audit protos names lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -85,9 +85,25 @@ lint: venv ## ruff and mypy
 	$(BIN)/ruff format --check services tools examples tests
 	$(BIN)/mypy services tools examples
 
-protos: venv ## regenerate services/tracemesh/ from protos/ (a test fails when it is stale)
+# docs-region: make-protos
+# Every contract under protos/; its import path is its package path under services/ (tracemesh/orders/v1/...).
+PROTOS := $(sort $(shell find protos -name '*.proto'))
+GENERATED_PACKAGE := """Code generated from protos/ by `make protos`; never edited by hand."""
+
+protos: venv ## regenerate services/tracemesh/ from every .proto under protos/ (a test fails when one is stale)
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=services --pyi_out=services \
-		--grpc_python_out=services protos/tracemesh/orders/v1/orders.proto
+		--grpc_python_out=services $(PROTOS)
+	# protoc writes modules only: each folder on their path gets the __init__.py that makes it a package.
+	for dir in $(sort $(foreach proto,$(PROTOS),$(patsubst protos/%/,%,$(dir $(proto))))); do \
+		while [ "$$dir" != . ]; do \
+			[ -f "services/$$dir/__init__.py" ] || echo '$(GENERATED_PACKAGE)' > "services/$$dir/__init__.py"; \
+			dir=$$(dirname "$$dir"); \
+		done; \
+	done
+# docs-endregion: make-protos
+
+names: venv ## list every place the project's name and its services' names are written, by kind (NAMES_ARGS=--summary)
+	$(BIN)/python -m tools.names $(NAMES_ARGS)
 
 lock: venv ## re-resolve requirements*.lock from requirements*.in
 	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \

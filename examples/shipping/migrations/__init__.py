@@ -1,0 +1,1 @@
+"""shipping's schema history (Alembic): one revision per change, applied by `python -m shipping.migrate`."""

@@ -1,0 +1,1 @@
+"""shipping's revisions, oldest first by their numbers."""
