@@ -18,8 +18,14 @@ DEV_INSTALLED := $(VENV)/.installed-dev
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 PACKAGES := $(wildcard services/*/__init__.py examples/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
+# Go programs built from source by `make gotools` (from the Go module proxy, once; reused until gotools/
+# changes): Jaeger, which the Go module proxy serves as v1.75.0 (gotools/jaeger/go.mod), and two gRPC clients.
+GO_BIN := build/go
+JAEGER_VERSION := 2.12.0
+GO_BUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false
+GRPCURL_VERSION = $(shell sed -n 's|^\tgithub.com/fullstorydev/grpcurl \(v[^ ]*\).*|\1|p' gotools/grpc/go.mod)
 
-.PHONY: help venv run test postgres lint load fuzz chaos bench audit protos lock clean
+.PHONY: help venv run test postgres gotools jaeger lint load fuzz chaos bench audit protos lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,8 +48,25 @@ $(DEV_INSTALLED): $(RUN_INSTALLED) requirements-load.lock requirements-dev.lock
 run: $(RUN_INSTALLED) ## run the mesh locally on SQLite; each finished trace prints as a waterfall (Ctrl-C stops)
 	$(BIN)/python -m tools.mesh
 
-test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, unless CI=true)
+test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, Jaeger tests without Go, unless CI=true)
 	$(BIN)/pytest
+
+gotools: $(GO_BIN)/jaeger $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe ## build Jaeger, grpcurl and grpc-health-probe into build/go (needs Go; about 7 minutes the first time on 2 cores)
+
+$(GO_BIN)/jaeger: gotools/jaeger/go.mod gotools/jaeger/go.sum
+	@command -v go >/dev/null || { echo "make gotools needs Go (https://go.dev/doc/install)"; exit 1; }
+	cd gotools/jaeger && $(GO_BUILD) -o $(CURDIR)/$@ \
+		-ldflags "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$(JAEGER_VERSION)" \
+		github.com/jaegertracing/jaeger/cmd/jaeger
+
+$(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe &: gotools/grpc/go.mod gotools/grpc/go.sum
+	@command -v go >/dev/null || { echo "make gotools needs Go (https://go.dev/doc/install)"; exit 1; }
+	cd gotools/grpc && $(GO_BUILD) -o $(CURDIR)/$(GO_BIN)/ -ldflags "-s -w -X main.version=$(GRPCURL_VERSION)" \
+		github.com/fullstorydev/grpcurl/cmd/grpcurl github.com/grpc-ecosystem/grpc-health-probe
+	@touch $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe
+
+jaeger: $(GO_BIN)/jaeger ## run Jaeger here as compose does (UI and API :16686, OTLP :4317 and :4318, Zipkin :9411)
+	$(GO_BIN)/jaeger --config deploy/jaeger/config.yaml
 
 postgres: ## install and start a PostgreSQL for the tests from Debian's packages, with their role (sudo; CI runs it too)
 	bash .ci/postgres

@@ -1,13 +1,17 @@
-"""Test helpers: free ports, PostgreSQL databases per test run, and services served in-process."""
+"""Test helpers: free ports, PostgreSQL databases per test run, services served in-process, and the Go
+programs built from source (Jaeger, grpcurl, grpc-health-probe)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -27,6 +31,7 @@ from tracemesh_common.database import Database, create_engine
 from tracemesh_common.migrations import upgrade
 
 __all__ = [
+    "GO_BIN",
     "JAEGER_UI_STAND_IN",
     "POSTGRES_URL",
     "LoopThread",
@@ -35,10 +40,16 @@ __all__ = [
     "orders_database",
     "postgres_database",
     "require_chromium",
+    "require_go_tools",
     "require_postgres",
     "serve_app",
     "stock_database",
 ]
+
+ROOT = Path(__file__).resolve().parents[1]
+# Where `make gotools` puts Jaeger, grpcurl and grpc-health-probe.
+GO_BIN = ROOT / "build" / "go"
+GO_TOOLS = ("jaeger", "grpcurl", "grpc-health-probe")
 
 # Debian's Chromium (`apt-get install chromium`; .ci/run installs it). Tests never download a browser.
 CHROMIUM = os.environ.get("TRACEMESH_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -92,6 +103,33 @@ def require_chromium() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return found
+
+
+@cache
+def require_go_tools() -> Path:
+    """GO_BIN, with Jaeger, grpcurl and grpc-health-probe built by `make gotools` (a few minutes the first
+    time, then nothing to do); skips the test when there is no Go to build them with, or fails it when
+    CI=true. A build that fails fails the test, with make's output."""
+    if shutil.which("go") is None:
+        if all((GO_BIN / tool).is_file() for tool in GO_TOOLS):
+            return GO_BIN  # built earlier, or by someone else: used as they are
+        message = "no Go toolchain to build Jaeger, grpcurl and grpc-health-probe with (`make gotools`)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    built = subprocess.run(
+        ["make", "--no-print-directory", "gotools"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if built.returncode != 0:
+        pytest.fail(
+            f"make gotools failed ({built.returncode}):\n{built.stdout[-5000:]}{built.stderr[-5000:]}"
+        )
+    return GO_BIN
 
 
 async def _ping(url: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
 import grpc
 import httpx
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from orders.domain import StoreUnavailable
 from orders.inventory_client import InventoryClient
@@ -90,6 +92,11 @@ class OrdersServer:
         # docs-endregion: template-grpc-server
         orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderServiceServicer(self.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        # Server reflection: grpcurl and other gRPC tools list the methods and build requests without the
+        # .proto file.
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
         self.port = server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
         await server.start()
         self._server = server
@@ -98,8 +105,11 @@ class OrdersServer:
         logger.info("orders serving gRPC on %s:%d", self._settings.host, self.port)
 
     async def stop(self) -> None:
-        """Stops taking calls, lets in-flight ones finish within the grace period, then closes clients."""
+        """Says NOT_SERVING, drains (settings.drain_seconds), stops taking calls, lets in-flight ones finish
+        within the grace period, then closes clients."""
         await self._health.enter_graceful_shutdown()
+        if self._settings.drain_seconds > 0:
+            await asyncio.sleep(self._settings.drain_seconds)
         if self._server is not None:
             await self._server.stop(self._settings.shutdown_grace_seconds)
         await self._inventory.aclose()

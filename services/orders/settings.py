@@ -22,6 +22,9 @@ class OrdersSettings(BaseSettings):
     # any request may take) are finished by reserving again under their id; 0 turns the sweep off.
     settle_interval_seconds: float = Field(default=30.0, ge=0)
     settle_after_seconds: float = Field(default=15.0, gt=0)
-    # How long in-flight calls may take to finish after SIGTERM.
+    # After SIGTERM, how long orders goes on taking calls while its health service already answers
+    # NOT_SERVING, so that probes and load balancers stop sending before it stops (0: stop at once).
+    drain_seconds: float = Field(default=0.0, ge=0)
+    # How long in-flight calls may take to finish after SIGTERM (after the drain).
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"

@@ -96,7 +96,10 @@ class Telemetry:
 
         if self.tracer_provider is None:
             return []
-        return [aio_server_interceptor(self.tracer_provider, filter_=filters.negate(filters.health_check()))]
+        # Health checks and server reflection (a tool such as grpcurl asking what the server offers) are
+        # not calls worth a trace.
+        untraced = filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection."))
+        return [aio_server_interceptor(self.tracer_provider, filter_=filters.negate(untraced))]
 
     def grpc_client_interceptors(self) -> list[Any]:
         """gRPC client spans, the current context injected into each call's metadata."""

@@ -26,7 +26,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import ColumnElement, event, select, text
 from sqlalchemy.orm import ORMExecuteState
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inventory.catalogue import CATALOGUE
 from inventory.domain import Product, Reservation
@@ -118,9 +118,21 @@ class FlakyInventory:
         self._stalled_traces: OrderedDict[int, None] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in self.PATHS:
-            await self._maybe_stall()
-        await self._app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"] not in self.PATHS:
+            await self._app(scope, receive, send)
+            return
+        # The request's body first, as a server has it before any handler runs: the caller may give up during
+        # the stall, and the late request must still reach the handler whole (it is answered from the
+        # reservation its retry made), as it would if the service itself were slow.
+        received = [await receive()]
+        while received[-1]["type"] == "http.request" and received[-1].get("more_body"):
+            received.append(await receive())
+        await self._maybe_stall()
+
+        async def replay() -> Message:
+            return received.pop(0) if received else await receive()
+
+        await self._app(scope, replay, send)
 
     async def _maybe_stall(self) -> None:
         # docs-region: flaky-stall

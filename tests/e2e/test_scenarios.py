@@ -119,15 +119,21 @@ def test_flaky_inventory_is_retried_and_the_order_still_takes_stock_once(mesh: M
             key=lambda s: s.start_ns,
         )
 
-    # The stalled first call ends late (after its caller gave up): wait for both of inventory's server spans.
+    # The stalled first call ends late (after its caller gave up): wait for both of inventory's server spans
+    # and both reservations: the late call still reaches inventory's handler, and is answered from the
+    # reservation the retry made.
     spans = mesh.trace(
         trace_id,
         lambda spans: (
             len(attempts(spans)) == 2
             and len([s for s in spans if s.service == "inventory" and s.kind == "SERVER"]) == 2
+            and len([s for s in spans if s.name == "reserve stock"]) == 2
         ),
         timeout=20,
     )
+    reservations = [s for s in spans if s.name == "reserve stock"]
+    assert len(reservations) == 2
+    assert {s.attributes["tracemesh.reservation.outcome"] for s in reservations} == {"reserved"}
     first, retry = attempts(spans)
     assert first.parent_span_id == retry.parent_span_id  # siblings under orders' CreateOrder span
     assert first.status == "ERROR"

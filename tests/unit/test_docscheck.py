@@ -708,6 +708,32 @@ def test_run_eventually_retries_until_the_output_matches(tmp_path: Path) -> None
     assert steps_of(tmp_path, unmarked)[0][0] == "fail"
 
 
+def test_run_gotools_runs_when_the_program_is_built_and_skips_or_fails_when_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    markdown = """
+    <!-- run: gotools -->
+    ```sh
+    build/go/hello world
+    ```
+
+    <!-- output -->
+    ```text
+    world
+    ```
+    """
+    monkeypatch.delenv("CI", raising=False)
+    [(status, detail)] = steps_of(tmp_path, markdown)
+    assert (status, detail) == ("skip", "needs build/go/hello: `make gotools` builds it (with Go)")
+    monkeypatch.setenv("CI", "true")
+    assert steps_of(tmp_path, markdown)[0][0] == "fail"
+    program = tmp_path / "build" / "go" / "hello"
+    program.parent.mkdir(parents=True)
+    program.write_text('#!/bin/sh\necho "$1"\n')
+    program.chmod(0o755)
+    assert steps_of(tmp_path, markdown) == [("pass", "")]
+
+
 def test_mesh_output_is_matched_against_what_the_mesh_printed_after_the_block(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 _MARKER = re.compile(r"^\s*<!--\s*(run|output|excerpt)\b\s*(?::\s*(.*?))?\s*-->\s*$")
 _HTML_ATTRIBUTE = re.compile(r"""\b(href|src|id|name)\s*=\s*["']([^"']*)["']""")
 _EXCERPT = re.compile(r"^([^#\s]+)#([\w.-]+)$")
-RUN_MODES = frozenset({"mesh", "docker", "fails", "eventually"})
+RUN_MODES = frozenset({"mesh", "docker", "fails", "eventually", "gotools"})
 SHELLS = frozenset({"sh", "bash", "shell"})
 
 
