@@ -6,10 +6,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Rebuilt whenever a lock file, pyproject.toml or the set of packages changes (an editable install maps
-# each top-level package when it is made). tools/ is never installed: `python -m tools.<name>` runs it from
-# the repository root, where make runs its recipes.
-INSTALLED := $(VENV)/.installed
+# Two layers, each with its stamp, each installed once and again whenever its lock files change: the run set
+# (requirements.lock: the services; requirements-run.lock: make run's process manager and waterfall), which
+# `make run` needs alone, and the development set (requirements-dev.lock: tests, linters, load, benchmark,
+# docs checker, deployment validators) that every other target adds on top. The run layer also installs this
+# project editable, again when pyproject.toml or the set of packages changes (an editable install maps each
+# top-level package when it is made). tools/ is never installed: `python -m tools.<name>` runs it from the
+# repository root, where make runs its recipes.
+RUN_INSTALLED := $(VENV)/.installed-run
+DEV_INSTALLED := $(VENV)/.installed-dev
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 PACKAGES := $(wildcard services/*/__init__.py examples/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 # Go programs built from source by `make gotools` (from the Go module proxy, once; reused until gotools/
@@ -24,17 +30,22 @@ GRPCURL_VERSION = $(shell sed -n 's|^\tgithub.com/fullstorydev/grpcurl \(v[^ ]*\
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-venv: $(INSTALLED) ## create .venv with the pinned dependencies (every target below does it when needed)
+venv: $(DEV_INSTALLED) ## create .venv with every pinned dependency (make run installs only what running needs)
 
-$(INSTALLED): requirements.lock requirements-load.lock requirements-dev.lock pyproject.toml $(PACKAGES)
+$(RUN_INSTALLED): requirements.lock requirements-run.lock pyproject.toml $(PACKAGES)
 	@$(PYTHON) -c 'import sys; sys.exit("tracemesh needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(PIP_INSTALL) -r requirements.lock -r requirements-run.lock
 	# Editable and without dependencies: registers the packages and the propagator entry points.
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	@touch $@
 
-run: venv ## run the mesh locally on SQLite; each finished trace prints as a waterfall (Ctrl-C stops)
+# Re-made after the run layer whenever that one is (a newer prerequisite), always on top of it.
+$(DEV_INSTALLED): $(RUN_INSTALLED) requirements-load.lock requirements-dev.lock
+	$(PIP_INSTALL) -r requirements-dev.lock
+	@touch $@
+
+run: $(RUN_INSTALLED) ## run the mesh locally on SQLite; each finished trace prints as a waterfall (Ctrl-C stops)
 	$(BIN)/python -m tools.mesh
 
 test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, Jaeger tests without Go, unless CI=true)
@@ -78,7 +89,8 @@ AUDIT_IGNORE :=
 
 audit: venv ## check every locked version against the advisories PyPI publishes (fails when one cannot be checked)
 	$(BIN)/pip-audit --strict --progress-spinner off --disable-pip --no-deps \
-		-r requirements.lock -r requirements-load.lock -r requirements-dev.lock $(AUDIT_IGNORE)
+		-r requirements.lock -r requirements-run.lock -r requirements-load.lock -r requirements-dev.lock \
+		$(AUDIT_IGNORE)
 
 lint: venv ## ruff and mypy
 	$(BIN)/ruff check services tools examples tests
@@ -110,6 +122,8 @@ lock: venv ## re-resolve requirements*.lock from requirements*.in
 		--no-emit-find-links -o requirements.lock requirements.in
 	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
 		--no-emit-find-links -o requirements-load.lock requirements-load.in
+	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
+		--no-emit-find-links -o requirements-run.lock requirements-run.in
 	$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-header --no-emit-index-url \
 		--no-emit-find-links -o requirements-dev.lock requirements-dev.in
 

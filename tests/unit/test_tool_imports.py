@@ -3,26 +3,11 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.imports import ROOT, imported
+
 TOOLS = sorted(path.parent.name for path in (ROOT / "tools").glob("*/__init__.py"))
-
-
-def imported(path: Path) -> set[str]:
-    """Every module `path` imports, relative imports made absolute (from the repository root)."""
-    package = list(path.relative_to(ROOT).parts[:-1])
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = package[: len(package) - node.level + 1] if node.level else []
-            names.add(".".join([*base, *([node.module] if node.module else [])]))
-    return names
 
 
 def test_there_are_tools_to_check() -> None:
