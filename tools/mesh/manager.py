@@ -105,7 +105,7 @@ class Waterfall:
                 f"waterfall: {self._address} is taken. If a collector or Jaeger listens there, "
                 "`TRACEMESH_WATERFALL=off make run` sends the spans to it instead."
             ) from None
-        self._output.line(f"{WATERFALL} started (in pid={os.getpid()})\n", SYSTEM_PRINTER_NAME)
+        self._output.line(f"{WATERFALL} started (in the manager, pid={os.getpid()})\n", SYSTEM_PRINTER_NAME)
         self._output.line(f"waterfall: receiving OTLP/gRPC on {self._address}; traces appear below\n")
         self._printing.start()
 
