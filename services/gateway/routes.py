@@ -13,8 +13,9 @@ from gateway.schemas import OrderIn, OrderOut, ProductOut
 router = APIRouter()
 
 
-def orders_client(request: Request) -> OrdersClient:
-    """The one client to orders, made when the app starts (see app.py's lifespan)."""
+async def orders_client(request: Request) -> OrdersClient:
+    """The one client to orders, made when the app starts (see app.py's lifespan). `async` though it awaits
+    nothing: FastAPI runs a plain `def` dependency in a worker thread, a thread hop on every request."""
     client: OrdersClient = request.app.state.orders
     return client
 

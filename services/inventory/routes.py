@@ -34,12 +34,14 @@ class ReservationOut(BaseModel):
     remaining_stock: int
 
 
-def service_of(request: Request) -> InventoryService:
+# `async` though they await nothing: FastAPI runs a plain `def` dependency in a worker thread, a thread hop on
+# every request.
+async def service_of(request: Request) -> InventoryService:
     service: InventoryService = request.app.state.service
     return service
 
 
-def database_of(request: Request) -> Database:
+async def database_of(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 

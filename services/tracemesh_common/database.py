@@ -16,7 +16,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import event, make_url, select
 from sqlalchemy.engine import ExceptionContext
@@ -32,16 +31,15 @@ class ConnectionLost(Exception):
 
 # What "the database is unreachable" looks like: SQLAlchemy's errors for a lost or refused connection, a
 # connection that broke mid-statement (see create_engine), no connection free in the pool within its
-# timeout, the socket's own errors, and asyncpg's errors raised while connecting (an unknown database, a
-# server starting up or out of connection slots), which reach us unwrapped. Anything else is a bug.
-DATABASE_DOWN = (
+# timeout, the socket's own errors, and the driver's own errors (driver_errors). Anything else is a bug.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
     ConnectionLost,
     PoolTimeoutError,
     OSError,
-    asyncpg.PostgresError,
 )
+
 # SQLite opens a file it cannot write read-only, silently, and the pool would keep that connection: every
 # write through it fails ("attempt to write a readonly database") long after the file is writable again. A
 # failed write to the file or its write-ahead log ("disk I/O error") can leave a connection the same. Either
@@ -49,6 +47,17 @@ DATABASE_DOWN = (
 SQLITE_STALE_CONNECTION = ("attempt to write a readonly database", "disk I/O error")
 # How long a SQLite writer waits for the file's single write lock before it fails.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def driver_errors(driver: str) -> tuple[type[BaseException], ...]:
+    """The errors a driver raises while connecting that reach us unwrapped: asyncpg's for an unknown
+    database, a server starting up or out of connection slots. A driver is imported only when it is the one
+    in use (SQLAlchemy's dialect has loaded it by then): a service on SQLite never loads asyncpg."""
+    if driver == "asyncpg":
+        import asyncpg
+
+        return (asyncpg.PostgresError,)
+    return ()
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
@@ -100,6 +109,7 @@ class Database:
     def __init__(self, url: str, unavailable: Callable[[], Exception], **engine_options: Any) -> None:
         self.engine = create_engine(url, **engine_options)
         self._unavailable = unavailable
+        self._down = DATABASE_DOWN + driver_errors(self.engine.dialect.driver)
         # The Session class of this database's sessions: ORM events listened for on it apply here only.
         self.session_class: type[Session] = type("DatabaseSession", (Session,), {})
         self._sessions = async_sessionmaker(
@@ -131,7 +141,7 @@ class Database:
         """Raises the service's own error in place of any sign that the database is unreachable."""
         try:
             yield
-        except DATABASE_DOWN as error:
+        except self._down as error:
             raise self._unavailable() from error
 
     async def ping(self) -> None:

@@ -19,9 +19,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import uvicorn
-
 if TYPE_CHECKING:
+    import uvicorn
     from starlette.types import ASGIApp
 
     from tracemesh_common.tracing import Telemetry
@@ -102,10 +101,14 @@ class HttpServer:
     """An ASGI app served by uvicorn, started and stopped by `run` like any other server."""
 
     def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+        # Imported here: the gRPC service shares this module and runs no HTTP server (uvicorn, uvloop and
+        # httptools are 3 MiB it would carry for nothing).
+        import uvicorn
+
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, timeout_graceful_shutdown=HTTP_DRAIN_SECONDS
         )
-        self._server = _Uvicorn(config)
+        self._server = _without_signal_handlers(uvicorn.Server)(config)
         self._serving: asyncio.Task[None] | None = None
         # uvloop when it is installed, as `uvicorn.run` would: the HTTP services' event loop.
         self.loop_factory = config.get_loop_factory()
@@ -131,9 +134,12 @@ class HttpServer:
             await self._serving
 
 
-class _Uvicorn(uvicorn.Server):
+def _without_signal_handlers(server: type[uvicorn.Server]) -> type[uvicorn.Server]:
     """uvicorn without its own signal handlers: `run` owns the signals for every kind of server."""
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    class Server(server):  # type: ignore[misc,valid-type]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server

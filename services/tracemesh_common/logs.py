@@ -6,8 +6,6 @@ import logging
 import re
 import sys
 
-from opentelemetry.instrumentation.logging import LoggingInstrumentor
-
 # docs-region: log-format
 # otelTraceID/otelSpanID are added to every record by LoggingInstrumentor. The defaults keep the format
 # valid when tracing is off (OTEL_SDK_DISABLED=true) and nothing adds them.
@@ -51,6 +49,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 def inject_trace_ids() -> None:
     """Adds the current trace and span ids to every log record (process-wide, done once)."""
+    # Imported here: with tracing off (OTEL_SDK_DISABLED=true) nothing calls this, and the import is 3 MiB.
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
     # docs-region: inject-trace-ids
     instrumentor = LoggingInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:

@@ -14,8 +14,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-import httpx
-
 # Long enough for a local Jaeger to answer, short enough that a request waiting on the check hardly notices.
 TIMEOUT_SECONDS = 0.5
 RECHECK_SECONDS = 5.0
@@ -27,6 +25,9 @@ def http_probe(url: str, timeout: float = TIMEOUT_SECONDS) -> Probe:
     """A probe that answers True when a GET of `url` succeeds within `timeout` seconds (redirects count)."""
 
     async def probe() -> bool:
+        # Imported on the first check, not with the gateway, which has no other use for an HTTP client.
+        import httpx
+
         # A client of its own each time: one check every few seconds, and nothing to close when the gateway
         # stops. Not instrumented, so the checks leave no traces; no proxy from the environment, since the
         # question is whether this host reaches the UI.

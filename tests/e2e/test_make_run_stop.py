@@ -42,7 +42,7 @@ MANAGER = """
 import json, sys
 from tools.mesh.manager import run
 from tools.mesh.plan import Process
-sys.exit(run([Process(*process) for process in json.loads(sys.argv[1])]))
+sys.exit(run([Process(*process) for process in json.loads(sys.argv[1])], waterfall=sys.argv[2]))
 """
 
 
@@ -50,9 +50,7 @@ def test_ctrl_c_waits_for_the_slowest_service_before_the_waterfall_stops(tmp_pat
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="150")
-    waterfall = [sys.executable, "-m", "tools.mesh.waterfall", "--port", str(port), "--drain-seconds", "0"]
     processes = [
-        ("waterfall", waterfall, env),
         # Stops at once: honcho's count to SIGKILL (5 s) starts when it exits.
         ("quick", [sys.executable, "-c", SLOW_SERVICE, endpoint, "quick", "0"], env),
         # Drains for longer than the waterfall used to keep receiving after Ctrl-C (2 s).
@@ -61,8 +59,9 @@ def test_ctrl_c_waits_for_the_slowest_service_before_the_waterfall_stops(tmp_pat
     log = tmp_path / "make-run.log"
     with log.open("wb") as output:
         manager = subprocess.Popen(
-            [sys.executable, "-c", MANAGER, json.dumps(processes)],
+            [sys.executable, "-c", MANAGER, json.dumps(processes), f"127.0.0.1:{port}"],
             cwd=ROOT,
+            env=env,  # the waterfall prints as wide as COLUMNS says
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,

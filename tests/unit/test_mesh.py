@@ -8,27 +8,19 @@ import pytest
 from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
 from orders.settings import OrdersSettings
-from tools.mesh.plan import Addresses, plan, services
+from tools.mesh.plan import Addresses, plan, services, waterfall_address
 
 
-def names(environ: dict[str, str]) -> list[str]:
-    return [name for name, _argv, _env in plan(environ)]
-
-
-def test_starts_the_waterfall_where_the_exporters_send_by_default() -> None:
-    assert names({}) == ["waterfall", "inventory", "orders", "gateway"]
-    assert names({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317"}) == [
-        "waterfall",
-        "inventory",
-        "orders",
-        "gateway",
-    ]
+def test_receives_where_the_exporters_send_by_default() -> None:
+    assert waterfall_address({}) == "127.0.0.1:4317"
+    assert waterfall_address({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317"}) == "127.0.0.1:4317"
+    assert [name for name, _argv, _env in plan({})] == ["inventory", "orders", "gateway"]
 
 
 def test_leaves_a_real_collector_alone() -> None:
-    assert names({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4317"}) == ["inventory", "orders", "gateway"]
+    assert waterfall_address({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4317"}) is None
     # A collector or Jaeger already on the default endpoint.
-    assert names({"TRACEMESH_WATERFALL": "off"}) == ["inventory", "orders", "gateway"]
+    assert waterfall_address({"TRACEMESH_WATERFALL": "off"}) is None
 
 
 def test_the_local_demo_offers_scenarios() -> None:
@@ -67,5 +59,5 @@ def test_other_addresses_are_settings_each_service_reads(monkeypatch: pytest.Mon
 
 
 def test_make_run_and_the_tests_start_the_same_services() -> None:
-    started_by_make_run = [(name, argv) for name, argv, _env in plan({}) if name != "waterfall"]
+    started_by_make_run = [(name, argv) for name, argv, _env in plan({})]
     assert started_by_make_run == [(name, argv) for name, argv, _env in services({}, Addresses().settings())]

@@ -10,7 +10,7 @@ import os
 import sys
 
 from tools.mesh.manager import run
-from tools.mesh.plan import plan
+from tools.mesh.plan import plan, waterfall_address
 from tools.mesh.schema import migrate
 
 
@@ -18,7 +18,7 @@ def main() -> None:
     processes = plan(dict(os.environ))
     # The databases first: no service creates tables as it starts.
     migrate(processes)
-    sys.exit(run(processes))
+    sys.exit(run(processes, waterfall_address(os.environ)))
 
 
 if __name__ == "__main__":

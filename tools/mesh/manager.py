@@ -1,33 +1,38 @@
-"""`make run`'s process manager: the services under honcho, the waterfall receiver beside them until the last
-service has exited.
+"""`make run`'s process manager: the services under honcho, the waterfall receiver beside them in this process
+until the last service has exited.
 
 honcho stops every process it runs at once, on Ctrl-C or when one of them exits. The services then drain their
 requests and flush their spans on the way out, and those last spans need a receiver: so the waterfall is not
 one of honcho's processes. It starts before the services and is stopped only once honcho has seen each of them
 exit; by then every span a service flushed has been received, since an OTLP export returns only once the
 receiver has answered it.
+
+Everything make run adds to the services runs in this one Python process: the receiver's gRPC server, and a
+thread per service (where honcho would fork a copy of this process) that waits for it and reads its output.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import shlex
-import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import islice
-from typing import IO
 
 from honcho.colour import get_colours
 from honcho.manager import SYSTEM_PRINTER_NAME, Manager
 from honcho.printer import Message, Printer
+from rich.console import Console
 
 from tools.mesh.plan import Process
+from tools.mesh.waterfall import SpanStore, render_trace, start_receiver
 
 WATERFALL = "waterfall"
+# A trace is printed once no span of it has arrived for this long (it is most likely complete).
+QUIET_SECONDS = 1.5
 
 
 class _Output:
@@ -63,75 +68,84 @@ class _Output:
                     self._printer.write(message)
 
 
+class _ThreadedManager(Manager):  # type: ignore[misc]  # honcho ships no type information
+    """honcho's manager, waiting for each service in a thread of this process. honcho itself forks a copy of
+    the manager per service for that (multiprocessing), which costs a Python process each and must not copy
+    the receiver's running gRPC server."""
+
+    def _start(self) -> None:
+        for name, process in self._processes.items():
+            # Without honcho's signal handling in the child: here it would be this process's (Ctrl-C reaches
+            # the manager, which stops the services itself).
+            waiter = threading.Thread(name=name, target=process["obj"].run, args=(self.events,), daemon=True)
+            process["process"] = waiter
+            waiter.start()
+
+
 class Waterfall:
-    """The receiver as a process of its own, in a session of its own (Ctrl-C does not reach it): started
-    before the services, stopped after them."""
+    """The receiver in this process: started before the services, stopped after them. It prints each trace
+    once it is complete (quiet for QUIET_SECONDS), as the standalone `python -m tools.mesh.waterfall` does."""
 
-    def __init__(self, process: Process, output: _Output) -> None:
-        self._process = process
+    def __init__(self, address: str, output: _Output) -> None:
+        self._address = address
         self._output = output
-        self._child: subprocess.Popen[bytes] | None = None
-        self._reader: threading.Thread | None = None
-        self._stopping = False
+        self._store = SpanStore()
+        # As wide as the terminal says (150 when it does not), in colour when make run's output is one.
+        width = int(os.environ.get("COLUMNS", "150"))
+        self._console = Console(width=width, force_terminal=sys.stdout.isatty(), highlight=False)
+        self._stopping = threading.Event()
+        self._printing = threading.Thread(target=self._print_while_running, daemon=True)
 
-    def start(self, manager: Manager) -> None:
-        """Starts the receiver and waits for its first line; raises SystemExit with its exit code if it could
-        not start (its port taken, say). Should it exit later on its own, the services are stopped too."""
-        _, argv, env = self._process
-        child = subprocess.Popen(
-            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self._child = child
-        stdout: IO[bytes] = child.stdout  # type: ignore[assignment]
+    def start(self) -> None:
+        """Starts receiving; raises SystemExit, and starts nothing else, when the port is taken."""
         try:
-            first = stdout.readline()
-        except BaseException:  # Ctrl-C already: leave nothing listening behind
-            child.kill()
-            child.wait()
-            raise
-        if not first:  # it exited before receiving anything: say why, start nothing else
-            sys.stdout.write(stdout.read().decode(errors="replace"))
-            raise SystemExit(child.wait() or 1)
-        self._output.line(f"{WATERFALL} started (pid={child.pid})\n", SYSTEM_PRINTER_NAME)
-        self._output.line(first)
-        self._reader = threading.Thread(target=self._forward, args=(stdout, manager), daemon=True)
-        self._reader.start()
+            self._server, _ = start_receiver(self._store, self._address)
+        except RuntimeError:
+            raise SystemExit(
+                f"waterfall: {self._address} is taken. If a collector or Jaeger listens there, "
+                "`TRACEMESH_WATERFALL=off make run` sends the spans to it instead."
+            ) from None
+        self._output.line(f"{WATERFALL} started (in the manager, pid={os.getpid()})\n", SYSTEM_PRINTER_NAME)
+        self._output.line(f"waterfall: receiving OTLP/gRPC on {self._address}; traces appear below\n")
+        self._printing.start()
 
-    def _forward(self, stdout: IO[bytes], manager: Manager) -> None:
-        for line in iter(stdout.readline, b""):
-            self._output.line(line)
-        if not self._stopping:  # it died while the services ran: stop them too
-            manager.terminate()
+    def _print_while_running(self) -> None:
+        while not self._stopping.wait(0.25):
+            self._print_quiet(QUIET_SECONDS)
+
+    def _print_quiet(self, quiet_seconds: float) -> None:
+        for spans in self._store.pop_quiet(quiet_seconds):
+            with self._console.capture() as captured:
+                self._console.print(render_trace(spans))
+                self._console.print()
+            self._output.line(captured.get())
 
     def stop(self) -> int:
-        """SIGTERM, once every service has exited: it prints the traces it still holds and exits."""
-        assert self._child is not None
-        assert self._reader is not None
-        self._stopping = True
-        self._child.send_signal(signal.SIGTERM)
-        self._reader.join()
-        code = self._child.wait()
-        self._output.line(f"{WATERFALL} stopped (rc={code})\n", SYSTEM_PRINTER_NAME)
-        return code
+        """Once every service has exited: stops receiving and prints the traces it still holds."""
+        self._stopping.set()
+        self._printing.join()
+        self._server.stop(grace=None)
+        self._print_quiet(0)
+        self._output.line(f"{WATERFALL} stopped (rc=0)\n", SYSTEM_PRINTER_NAME)
+        return 0
 
 
-def run(processes: Sequence[Process]) -> int:
-    """Runs `processes` until Ctrl-C, SIGTERM or the exit of any of them; returns the exit status for make:
-    0 when stopped on request."""
-    waterfall = next((process for process in processes if process.name == WATERFALL), None)
-    services = [process for process in processes if process.name != WATERFALL]
-    width = max(len(name) for name in [SYSTEM_PRINTER_NAME, *(process.name for process in processes)])
-    printer = Printer(sys.stdout, width=width)
-    manager = Manager(printer)
+def run(processes: Sequence[Process], waterfall: str | None = None) -> int:
+    """Runs `processes` until Ctrl-C, SIGTERM or the exit of any of them, and the waterfall at the address
+    `waterfall` (if given) until they have all exited; returns the exit status for make: 0 when stopped on
+    request."""
+    names = [SYSTEM_PRINTER_NAME, WATERFALL, *(process.name for process in processes)]
+    printer = Printer(sys.stdout, width=max(len(name) for name in names))
+    manager = _ThreadedManager(printer)
     # The colour honcho would give a process added after the services.
-    colour = list(islice(get_colours(), len(services) + 1))[-1]
+    colour = list(islice(get_colours(), len(processes) + 1))[-1]
     output = _Output(manager, printer, colour)
     receiver = Waterfall(waterfall, output) if waterfall else None
     if receiver is not None:
-        receiver.start(manager)
+        receiver.start()
     waterfall_code = 0
     try:
-        for name, argv, env in services:
+        for name, argv, env in processes:
             # honcho runs each command through a shell; `exec` makes the service the process that receives
             # SIGTERM, instead of a shell that would die at once and leave the service behind.
             manager.add_process(name, "exec " + shlex.join(argv), env=env)

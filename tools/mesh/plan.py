@@ -1,7 +1,8 @@
 """What the mesh is made of: its processes, their environment, and where each one listens.
 
-`make run` starts `plan()` under a process manager (tools/mesh/manager.py); the tests, the benchmark and the
-fault suite start `services()` on free ports (tools/mesh/processes.py). A service joins the mesh here, once.
+`make run` starts `plan()` under a process manager (tools/mesh/manager.py), which receives and prints their
+spans itself at `waterfall_address()`; the tests, the benchmark and the fault suite start `services()` on free
+ports (tools/mesh/processes.py). A service joins the mesh here, once.
 """
 
 from __future__ import annotations
@@ -79,26 +80,24 @@ def services(
 
 
 def plan(environ: Mapping[str, str]) -> list[Process]:
-    """What `make run` starts, as (name, argv, environment): the services on their default addresses, and
-    the waterfall receiver first where nobody else is named to receive their spans."""
-    python = sys.executable
+    """What `make run` starts, as (name, argv, environment): the services on their default addresses."""
     env = dict(environ)
     # Export every half second instead of every five, so each trace appears right after its request.
     env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
     # The local demo: the page at http://localhost:8080 may ask for scenarios.
     env.setdefault("GATEWAY_SCENARIOS_ENABLED", "true")
     env["PYTHONUNBUFFERED"] = "1"
-    processes = []
+    return services(env)
+
+
+def waterfall_address(environ: Mapping[str, str]) -> str | None:
+    """Where `make run` receives the services' spans and prints them (the waterfall, inside the manager),
+    or None where somebody else is named to receive them."""
     endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
     wanted = environ.get("TRACEMESH_WATERFALL", "auto") != "off"
     if wanted and endpoint.rstrip("/") in ("", DEFAULT_ENDPOINT, "http://127.0.0.1:4317"):
         # Nobody else is named to receive the spans: print them here. A real collector or Jaeger named in
         # OTEL_EXPORTER_OTLP_ENDPOINT is left to do that job, and so is one already listening on the default
         # endpoint when TRACEMESH_WATERFALL=off.
-        receiver_env = dict(env, COLUMNS=env.get("COLUMNS", "150"))
-        if sys.stdout.isatty():
-            receiver_env.setdefault("FORCE_COLOR", "1")
-        # It is stopped once every service has exited (tools/mesh/manager.py): nothing is left to wait for.
-        argv = [python, "-m", "tools.mesh.waterfall", "--drain-seconds", "0"]
-        processes.append(Process("waterfall", argv, receiver_env))
-    return processes + services(env)
+        return "127.0.0.1:4317"
+    return None
