@@ -4,7 +4,8 @@ name, kind and attributes), so the questions show which edges built a span."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -29,7 +30,7 @@ from tests.integration.spans import by_kind, one, service_of, wait_for
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
 from tracemesh_common.settings import TelemetrySettings, resource_for
 from tracemesh_common.tracing import Telemetry, setup_telemetry
-from tracemesh_common.unsampled import DecidedTraceIds
+from tracemesh_common.unsampled import DecidedTraceIds, is_unsampled
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -219,3 +220,51 @@ def test_health_checks_are_neither_decided_nor_answered_with_a_trace(
     assert response.status_code == 200
     assert "traceresponse" not in response.headers
     assert questions == []
+
+
+async def _streamed(_request: bytes, _context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    for _ in range(2):
+        yield current_trace()
+
+
+async def _written(_request: bytes, context: grpc.aio.ServicerContext) -> None:
+    await context.write(current_trace())
+
+
+def current_trace() -> bytes:
+    """What a handler sees of its context: the trace id, and whether it runs on the fast path."""
+    span_context = trace.get_current_span().get_span_context()
+    return f"{span_context.trace_id:032x} {is_unsampled()}".encode()
+
+
+@pytest.mark.parametrize("method", ["Streamed", "Written"])
+def test_a_streaming_handler_runs_in_the_unsampled_context(
+    method: str,
+    make_telemetry: Callable[[str], Telemetry],
+    span_exporter: InMemorySpanExporter,
+    questions: list[Question],
+) -> None:
+    telemetry = make_telemetry("orders")
+
+    async def call() -> list[bytes]:
+        server = grpc.aio.server(interceptors=telemetry.grpc_server_interceptors())
+        handlers = {
+            "Streamed": grpc.unary_stream_rpc_method_handler(_streamed),
+            "Written": grpc.unary_stream_rpc_method_handler(_written),
+        }
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Streams", handlers)])
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                metadata = (("traceparent", f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-00"),)
+                stream = channel.unary_stream(f"/test.Streams/{method}")(b"", metadata=metadata, timeout=10)
+                return [response async for response in stream]
+        finally:
+            await server.stop(None)
+
+    responses = asyncio.run(call())
+    assert responses
+    assert set(responses) == {f"{CALLER_TRACE_ID} True".encode()}
+    assert [(q.name, q.attributes) for q in questions] == [(f"/test.Streams/{method}", False)]
+    assert span_exporter.get_finished_spans() == ()
