@@ -19,6 +19,7 @@ from tracemesh_common.drops import DropReporter, flush
 from tracemesh_common.logs import inject_trace_ids
 from tracemesh_common.propagation import load_propagators
 from tracemesh_common.settings import TelemetrySettings, resource_for
+from tracemesh_common.unsampled import DecidedTraceIds, Decider, inject_unsampled, put_in_front
 
 if TYPE_CHECKING:
     import httpx
@@ -51,8 +52,10 @@ class Telemetry:
         app: FastAPI,
         server_request_hook: Callable[[trace.Span, dict[str, Any]], None] | None = None,
     ) -> None:
-        """HTTP server spans, the caller's context extracted from the request headers."""
+        """HTTP server spans, the caller's context extracted from the request headers; a request the sampler
+        leaves out skips the instrumentation (unsampled.py)."""
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.util.http import parse_excluded_urls
 
         # docs-region: instrument-fastapi
         if self.tracer_provider is not None:
@@ -65,6 +68,8 @@ class Telemetry:
                 exclude_spans=["receive", "send"],
                 server_request_hook=server_request_hook,
             )
+            # In front of it all: each request's sampling decision, taken once from its headers.
+            put_in_front(app, Decider(self.tracer_provider), parse_excluded_urls(HEALTH_URLS))
         # docs-endregion: instrument-fastapi
 
     # docs-region: template-instrument-httpx
@@ -74,6 +79,11 @@ class Telemetry:
 
         if self.tracer_provider is not None:
             HTTPXClientInstrumentor.instrument_client(client, self.tracer_provider, NO_METERS)
+            # An unsampled request makes no client span, but its context still goes into the headers.
+            client.event_hooks = {
+                **client.event_hooks,
+                "request": [*client.event_hooks["request"], inject_unsampled],
+            }
         # docs-endregion: template-instrument-httpx
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
@@ -83,7 +93,8 @@ class Telemetry:
         # docs-region: template-engine-tracer
         # SQLAlchemyInstrumentor().instrument(engine=...) works once per process and patches Engine.connect
         # globally (a "connect" span per checkout). EngineTracer, what it attaches to an engine, traces
-        # this engine only; the async engine's events fire on its sync engine.
+        # this engine only; the async engine's events fire on its sync engine. In a request the sampler left
+        # out, its listeners return at once (instrumentation is suppressed there, see unsampled.py).
         if self.tracer_provider is not None:
             tracer = self.tracer("opentelemetry.instrumentation.sqlalchemy")
             EngineTracer(tracer, engine.sync_engine, NO_METERS.get_meter("").create_up_down_counter("-"))
@@ -91,24 +102,35 @@ class Telemetry:
 
     # docs-region: template-grpc-interceptors
     def grpc_server_interceptors(self) -> list[Any]:
-        """gRPC server spans, the caller's context extracted from the request metadata."""
+        """gRPC server spans, the caller's context extracted from the request metadata; a call the sampler
+        leaves out skips the instrumentation (unsampled.py)."""
         from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+
+        from tracemesh_common.unsampled_grpc import GrpcEntry
 
         if self.tracer_provider is None:
             return []
         # Health checks and server reflection (a tool such as grpcurl asking what the server offers) are
         # not calls worth a trace.
-        untraced = filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection."))
-        return [aio_server_interceptor(self.tracer_provider, filter_=filters.negate(untraced))]
+        traced = filters.negate(
+            filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection."))
+        )
+        return [
+            GrpcEntry(Decider(self.tracer_provider), traced),  # first: the decision, from the metadata
+            aio_server_interceptor(self.tracer_provider, filter_=traced),
+        ]
 
     def grpc_client_interceptors(self) -> list[Any]:
         """gRPC client spans, the current context injected into each call's metadata."""
         from opentelemetry.instrumentation.grpc import aio_client_interceptors, filters
 
+        from tracemesh_common.unsampled_grpc import grpc_injectors
+
         if self.tracer_provider is None:
             return []
         return [
-            *aio_client_interceptors(self.tracer_provider, filter_=filters.negate(filters.health_check()))
+            *grpc_injectors(),  # an unsampled call: no span, its context written into the metadata
+            *aio_client_interceptors(self.tracer_provider, filter_=filters.negate(filters.health_check())),
         ]
         # docs-endregion: template-grpc-interceptors
 
@@ -136,8 +158,9 @@ def setup_telemetry(
     set_global_response_propagator(TraceResponsePropagator())
     # docs-endregion: set-propagators
     # docs-region: provider-sampler-baggage
-    # The sampler comes from OTEL_TRACES_SAMPLER (parent-based always-on by default).
-    provider = TracerProvider(resource=resource_for(service_name))
+    # The sampler comes from OTEL_TRACES_SAMPLER (parent-based always-on by default). DecidedTraceIds: a
+    # request sampled where it enters keeps the trace id it was decided on (unsampled.py).
+    provider = TracerProvider(resource=resource_for(service_name), id_generator=DecidedTraceIds())
     provider.add_span_processor(BaggageSpanProcessor(lambda key: key.startswith(BAGGAGE_PREFIX)))
     # docs-endregion: provider-sampler-baggage
     # docs-region: batch-processor
