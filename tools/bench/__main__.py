@@ -91,7 +91,7 @@ WORKLOADS = {
 }
 # The root span of each workload's traces: how the receiver tells them apart.
 ROOTS = {"read": "GET /orders/{order_id}", "order": "POST /orders"}
-DROPPED = re.compile(r"spans dropped since start \(export queue full\): (\d+)")
+DROPPED = re.compile(r"spans dropped since start \(queue full or export failed\): (\d+)")
 
 
 @dataclass
