@@ -22,7 +22,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tools.bench.counting import SpanCounter
+from tools.bench.__main__ import reads_accounted
+from tools.bench.counting import Completeness, SpanCounter
 from tools.bench.footprint import import_footprint, process_tree
 from tools.bench.hanging import HangingEndpoint
 from tools.bench.load import parse
@@ -241,3 +242,11 @@ def test_each_services_imports_are_measured_in_a_fresh_interpreter() -> None:
     assert bare > 0
     # Every service imports a web or RPC framework and OpenTelemetry: far more than the bare interpreter.
     assert all(mib > 2 * bare for mib in footprint["rss_mib"].values())
+
+
+def test_a_sustained_run_counts_short_traces_and_traces_never_received_as_lost_spans() -> None:
+    per_request = {"read": 4.0, "order": 10.0}
+    # 100 reads answered and the order placed: 410 spans due. All arrived whole.
+    assert reads_accounted(Completeness(101, 410, 0, 0), 100, per_request) == (410, 0)
+    # Two traces short by 3 spans in all, and 2 answered reads with no trace at all (8 spans).
+    assert reads_accounted(Completeness(99, 399, 3, 0), 100, per_request) == (410, 3 + 8)

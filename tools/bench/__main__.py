@@ -343,18 +343,25 @@ def rate_step(
         warm_up = attack(vegeta, url, rate, 2, directory)
         report = attack(vegeta, url, rate, seconds, directory)
     check = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
-    reads = warm_up.answered + report.answered
-    spans_per_read = round(per_request["read"])
-    # The order placed to read back is one trace more, and a whole order's spans.
-    lost_whole = check.traces_missing(reads + 1)
+    expected, lost = reads_accounted(check, warm_up.answered + report.answered, per_request)
     return RateStep(
         rate=rate,
         report=report,
-        spans_expected=reads * spans_per_read + round(per_request["order"]),
+        spans_expected=expected,
         spans_received=check.spans,
-        spans_lost=check.spans_missing + lost_whole * spans_per_read,
+        spans_lost=lost,
         sdk_spans_dropped=sum(spans_dropped(mesh.log(service)) for service in SERVICES),
     )
+
+
+def reads_accounted(check: Completeness, reads: int, per_request: dict[str, float]) -> tuple[int, int]:
+    """The spans a run of `reads` answered reads should have delivered (with the one order placed to read
+    back), and how many of them did not arrive: those missing from traces that arrived short, plus every
+    span of each answered request whose trace never arrived."""
+    spans_per_read = round(per_request["read"])
+    expected = reads * spans_per_read + round(per_request["order"])
+    lost_whole = check.traces_missing(reads + 1)
+    return expected, check.spans_missing + lost_whole * spans_per_read
 
 
 def sustained(
