@@ -492,10 +492,15 @@ def print_sustained(console: Console, sustained: dict[str, Any]) -> None:
         console.print(f"sustained: no rate held ({sustained['broke']})")
         return
     report = held["report"]
+    after = (
+        f"the next rate broke: {sustained['broke']}"
+        if sustained["broke"]
+        else "the highest rate tried (--sustained-to)"
+    )
     console.print(
         f"sustained: {held['rate']:.0f} req/s held for {sustained['seconds']:.0f} s (reads, traced, vegeta), "
         f"p50 {report['p50_ms']:.2f} ms, p99 {report['p99_ms']:.2f} ms, {held['spans_received']} spans "
-        f"received of {held['spans_expected']} expected, 0 lost; the next step broke: {sustained['broke']}"
+        f"received of {held['spans_expected']} expected, 0 lost; {after}"
     )
 
 
