@@ -19,11 +19,13 @@ PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 PACKAGES := $(wildcard services/*/__init__.py examples/*/__init__.py)
 LOAD_HOST ?= http://127.0.0.1:8080
 # Go programs built from source by `make gotools` (from the Go module proxy, once; reused until gotools/
-# changes): Jaeger, which the Go module proxy serves as v1.75.0 (gotools/jaeger/go.mod), and two gRPC clients.
+# changes): Jaeger, which the Go module proxy serves as v1.75.0 (gotools/jaeger/go.mod), two gRPC clients, and
+# vegeta, the benchmark's constant-rate load generator.
 GO_BIN := build/go
 JAEGER_VERSION := 2.12.0
 GO_BUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false
 GRPCURL_VERSION = $(shell sed -n 's|^\tgithub.com/fullstorydev/grpcurl \(v[^ ]*\).*|\1|p' gotools/grpc/go.mod)
+VEGETA_VERSION = $(shell sed -n 's|^\tgithub.com/tsenart/vegeta/v12 \(v[^ ]*\).*|\1|p' gotools/vegeta/go.mod)
 
 .PHONY: help venv run test postgres gotools jaeger lint load fuzz chaos bench audit protos names lock clean
 
@@ -51,7 +53,7 @@ run: $(RUN_INSTALLED) ## run the mesh locally on SQLite; each finished trace pri
 test: lint ## lint, then every test (PostgreSQL tests skip when 127.0.0.1:5432 is unreachable, Jaeger tests without Go, unless CI=true)
 	$(BIN)/pytest
 
-gotools: $(GO_BIN)/jaeger $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe ## build Jaeger, grpcurl and grpc-health-probe into build/go (needs Go; about 7 minutes the first time on 2 cores)
+gotools: $(GO_BIN)/jaeger $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe $(GO_BIN)/vegeta ## build Jaeger, grpcurl, grpc-health-probe and vegeta into build/go (needs Go; about 7 minutes the first time on 2 cores)
 
 $(GO_BIN)/jaeger: gotools/jaeger/go.mod gotools/jaeger/go.sum
 	@command -v go >/dev/null || { echo "make gotools needs Go (https://go.dev/doc/install)"; exit 1; }
@@ -64,6 +66,11 @@ $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe &: gotools/grpc/go.mod gotools/grp
 	cd gotools/grpc && $(GO_BUILD) -o $(CURDIR)/$(GO_BIN)/ -ldflags "-s -w -X main.version=$(GRPCURL_VERSION)" \
 		github.com/fullstorydev/grpcurl/cmd/grpcurl github.com/grpc-ecosystem/grpc-health-probe
 	@touch $(GO_BIN)/grpcurl $(GO_BIN)/grpc-health-probe
+
+$(GO_BIN)/vegeta: gotools/vegeta/go.mod gotools/vegeta/go.sum
+	@command -v go >/dev/null || { echo "make gotools needs Go (https://go.dev/doc/install)"; exit 1; }
+	cd gotools/vegeta && $(GO_BUILD) -o $(CURDIR)/$@ -ldflags "-s -w -X main.Version=$(VEGETA_VERSION)" \
+		github.com/tsenart/vegeta/v12
 
 jaeger: $(GO_BIN)/jaeger ## run Jaeger here as compose does (UI and API :16686, OTLP :4317 and :4318, Zipkin :9411)
 	$(GO_BIN)/jaeger --config deploy/jaeger/config.yaml
@@ -81,7 +88,7 @@ fuzz: venv ## schemathesis against the gateway's OpenAPI on a real mesh: thousan
 chaos: venv ## inject every fault under load on SQLite and PostgreSQL, then print the report table (about 10 minutes)
 	$(BIN)/python -m tools.chaos $(CHAOS_ARGS)
 
-bench: venv ## measure what tracing costs (about 18 minutes; installs wrk; BENCH_ARGS="--rounds 1" for a quick look)
+bench: venv $(GO_BIN)/vegeta ## measure what tracing costs (about 24 minutes; installs wrk, builds vegeta; BENCH_ARGS="--rounds 1" for a quick look)
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 # Advisories accepted on purpose, each as `--ignore-vuln <ID>` with a comment saying why and until when.

@@ -1,22 +1,33 @@
-"""The benchmark's own arithmetic: reading wrk's report, telling whole traces from broken ones, and
-finding every process `make run` started."""
+"""The benchmark's own arithmetic: reading wrk's and vegeta's reports, telling whole traces from broken ones,
+deciding which constant rate the mesh held, the backend that hangs, and finding every process `make run`
+started."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tools.bench.counting import SpanCounter
-from tools.bench.footprint import process_tree
+from tools.bench.__main__ import reads_accounted
+from tools.bench.counting import Completeness, SpanCounter
+from tools.bench.footprint import import_footprint, process_tree
+from tools.bench.hanging import HangingEndpoint
 from tools.bench.load import parse
+from tools.bench.rate import RateStep, VegetaReport, broken, parse_report, search
 
 WRK_REPORT = """Running 10s test @ http://127.0.0.1:8080/orders
   1 threads and 16 connections
@@ -93,3 +104,149 @@ def test_process_tree_names_every_descendant_by_its_module() -> None:
         for pid in process_tree(manager.pid).values():
             os.kill(pid, signal.SIGKILL)
         manager.wait()
+
+
+# `vegeta report -type=json` of 30 requests: 10 answered 200, 10 answered 404, 10 refused (status 0).
+VEGETA_REPORT = json.dumps(
+    {
+        "latencies": {
+            "total": 61863601,
+            "mean": 2062120,
+            "50th": 1604409,
+            "90th": 5457214,
+            "95th": 6175452,
+            "99th": 7451004,
+            "max": 7451004,
+            "min": 271409,
+        },
+        "duration": 1966088537,
+        "wait": 390352,
+        "requests": 30,
+        "rate": 15.258722806947528,
+        "throughput": 5.085231301458431,
+        "success": 0.3333333333333333,
+        "status_codes": {"0": 10, "200": 10, "404": 10},
+        "errors": ["connect: connection refused", "404 File not found"],
+    }
+)
+
+
+def test_vegeta_report_is_read_in_milliseconds_with_unanswered_requests_apart() -> None:
+    report = parse_report(VEGETA_REPORT)
+    assert report.requests == 30
+    assert report.rate == pytest.approx(15.2587, abs=1e-4)
+    assert (report.p50_ms, report.p99_ms, report.max_ms) == pytest.approx((1.604409, 7.451004, 7.451004))
+    assert (report.unanswered, report.failed, report.answered) == (10, 20, 20)
+
+
+def test_an_unreadable_vegeta_report_is_an_error() -> None:
+    with pytest.raises(RuntimeError):
+        parse_report("2026/12/02 gob: duplicate type received")
+    with pytest.raises(RuntimeError):
+        parse_report(json.dumps({"requests": 3}))
+
+
+def step(rate: float, report: dict[str, Any] | None = None, **changes: Any) -> RateStep:
+    """A step that held `rate`, with its vegeta report and then itself changed as given."""
+    sent = VegetaReport(
+        requests=int(rate * 10),
+        rate=rate,
+        throughput=rate,
+        p50_ms=5.0,
+        p99_ms=40.0,
+        max_ms=60.0,
+        unanswered=0,
+        failed=0,
+    )
+    spans = 4 * sent.requests
+    held = RateStep(rate, replace(sent, **(report or {})), spans, spans, 0, 0)
+    return replace(held, **changes)
+
+
+@pytest.mark.parametrize(
+    ("report", "changes", "reason"),
+    [
+        ({}, {}, None),
+        ({"rate": 280.0}, {}, "vegeta sent only 280/s"),
+        ({"failed": 3}, {}, "3 requests failed"),
+        ({}, {"spans_lost": 8}, "8 spans lost"),
+        ({}, {"sdk_spans_dropped": 512}, "512 spans lost"),
+        ({"p99_ms": 251.0}, {}, "p99 251 ms"),
+    ],
+)
+def test_a_step_breaks_on_errors_lost_spans_latency_or_a_rate_not_sent(
+    report: dict[str, Any], changes: dict[str, Any], reason: str | None
+) -> None:
+    assert broken(step(300, report, **changes), p99_limit_ms=250) == reason
+
+
+def test_the_search_stops_at_the_first_rate_not_held_and_reports_the_one_before() -> None:
+    tried_rates: list[float] = []
+
+    def run(rate: float) -> RateStep:
+        tried_rates.append(rate)
+        return step(rate, {"p99_ms": 40 if rate < 300 else 900})
+
+    tried, held = search(run, start=100, step=50, most=600, p99_limit_ms=250)
+    assert tried_rates == [100, 150, 200, 250, 300]
+    assert [s.rate for s in tried] == tried_rates
+    assert held is not None
+    assert held.rate == 250
+
+
+def test_the_search_reports_nothing_held_when_the_first_rate_breaks_and_stops_at_its_ceiling() -> None:
+    tried, held = search(lambda rate: step(rate, spans_lost=1), 100, 50, 600, 250)
+    assert (len(tried), held) == (1, None)
+    tried, held = search(step, 100, 50, 200, 250)
+    assert [s.rate for s in tried] == [100, 150, 200]
+    assert held is not None
+    assert held.rate == 200
+
+
+def test_the_hanging_endpoint_accepts_and_never_answers() -> None:
+    endpoint = HangingEndpoint()
+    client = socket.create_connection(("127.0.0.1", endpoint.port), timeout=5)
+    try:
+        client.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        client.settimeout(0.3)
+        with pytest.raises(TimeoutError):  # held open: neither an answer nor an end of stream
+            client.recv(1)
+        deadline = time.monotonic() + 5
+        while endpoint.connections < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        endpoint.close()
+    client.settimeout(5)
+    with pytest.raises(ConnectionResetError):  # close() lets go, with our bytes unread: a reset
+        client.recv(1)
+    client.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", endpoint.port), timeout=5)
+
+
+def test_an_otlp_exporter_pointed_at_the_hanging_endpoint_fails_on_its_own_timeout() -> None:
+    span = TracerProvider().get_tracer("bench").start_span("never sent")
+    span.end()
+    with HangingEndpoint() as endpoint:
+        exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{endpoint.port}", insecure=True, timeout=1)
+        assert exporter.export([span]) == SpanExportResult.FAILURE  # type: ignore[list-item]
+        assert endpoint.connections >= 1  # it connected, and waited for an answer that never came
+        exporter.shutdown()
+
+
+def test_each_services_imports_are_measured_in_a_fresh_interpreter() -> None:
+    footprint = import_footprint()
+    assert set(footprint["rss_mib"]) == {"gateway", "orders", "inventory"}
+    bare = footprint["bare_interpreter_rss_mib"]
+    assert bare > 0
+    # Every service imports a web or RPC framework and OpenTelemetry: far more than the bare interpreter.
+    assert all(mib > 2 * bare for mib in footprint["rss_mib"].values())
+
+
+def test_a_sustained_run_counts_short_traces_and_traces_never_received_as_lost_spans() -> None:
+    per_request = {"read": 4.0, "order": 10.0}
+    # 100 reads answered and the order placed: 410 spans due. All arrived whole.
+    assert reads_accounted(Completeness(101, 410, 0, 0), 100, per_request) == (410, 0)
+    # Two traces short by 3 spans in all, and 2 answered reads with no trace at all (8 spans).
+    assert reads_accounted(Completeness(99, 399, 3, 0), 100, per_request) == (410, 3 + 8)

@@ -1,6 +1,7 @@
-"""`make bench`: the mesh under wrk in four tracing modes, interleaved, on SQLite and PostgreSQL.
+"""`make bench`: the mesh under wrk in five tracing modes, interleaved, on SQLite and PostgreSQL; then the
+highest constant rate (vegeta) the traced mesh holds without losing a span.
 
-    python -m tools.bench [--rounds 3] [--seconds 10] [--databases sqlite,postgres] [--sustained-seconds 60]
+    python -m tools.bench [--rounds 3] [--seconds 10] [--databases sqlite,postgres] [--modes traced,...]
 
 Prints a table, writes bench/results.json and draws bench/tracing-cost.png.
 """
@@ -33,8 +34,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tools.bench import profile
 from tools.bench.counting import Completeness, SpanCounter, start_counter
 from tools.bench.floor import span_floor_us
-from tools.bench.footprint import make_run_footprint
+from tools.bench.footprint import import_footprint, make_run_footprint
+from tools.bench.hanging import HangingEndpoint
 from tools.bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
+from tools.bench.rate import RateStep, attack, broken, ensure_vegeta, search
 from tools.mesh.databases import mesh_databases
 from tools.mesh.plan import SERVICES
 from tools.mesh.ports import free_port
@@ -45,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH_SKU = "STICKER-3"
 
 
-def modes(counter_port: int) -> dict[str, dict[str, str]]:
+def modes(counter_port: int, hanging_port: int) -> dict[str, dict[str, str]]:
     """Each mode's environment for the three services. The batch processor keeps its defaults (5 s, 512)."""
     traced = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{counter_port}",
@@ -58,12 +61,15 @@ def modes(counter_port: int) -> dict[str, dict[str, str]]:
         | {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"},
         # Nothing listens there: every export fails, and the span queue fills and drops.
         "backend down": traced | {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
+        # Connections are accepted and never answered (tools/bench/hanging.py): each export waits out the
+        # exporter's timeout.
+        "backend hangs": traced | {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{hanging_port}"},
     }
 
 
 def knob_modes(counter_port: int) -> dict[str, dict[str, str]]:
     """Configuration knobs people reach for first, each against the traced defaults (`--knobs`)."""
-    traced = modes(counter_port)["traced"]
+    traced = modes(counter_port, 0)["traced"]
     return {
         "untraced": {"OTEL_SDK_DISABLED": "true"},
         "traced": traced,
@@ -85,7 +91,7 @@ WORKLOADS = {
 }
 # The root span of each workload's traces: how the receiver tells them apart.
 ROOTS = {"read": "GET /orders/{order_id}", "order": "POST /orders"}
-DROPPED = re.compile(r"spans dropped since start \(export queue full\): (\d+)")
+DROPPED = re.compile(r"spans dropped since start \(queue full or export failed\): (\d+)")
 
 
 @dataclass
@@ -145,16 +151,14 @@ def load(
     order_id: str,
     seconds: float,
     directory: Path,
-    rate: float | None = None,
-    connections: int = 16,
 ) -> tuple[LoadResult, dict[str, float], dict[str, float], float, float]:
     method, body = WORKLOADS[workload]
     path = f"/orders/{order_id}" if workload == "read" else "/orders"
-    script = lua_script(directory, method, body, rate / connections if rate else None)
+    script = lua_script(directory, method, body)
     pids = {service: mesh.pid(service) for service in SERVICES}
     before = {service: cpu_seconds(pid) for service, pid in pids.items()}
     with PeakRss(pids) as rss:
-        process = start_wrk(wrk, mesh.gateway_url + path, script, seconds, connections)
+        process = start_wrk(wrk, mesh.gateway_url + path, script, seconds)
         output, _ = process.communicate()
     result = parse(output)
     cpu = {
@@ -322,35 +326,75 @@ def summarise(
     return rows
 
 
-def sustained(
-    wrk: str,
+def rate_step(
+    vegeta: str,
     directory: Path,
     counter: SpanCounter,
-    port: int,
+    env: dict[str, str],
     rate: float,
     seconds: float,
     per_request: dict[str, float],
-) -> dict[str, Any]:
-    """A fixed request rate, every request traced: does any span get lost?"""
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "5000"}
+) -> RateStep:
+    """`rate` reads per second, every one traced, on a fresh mesh (SQLite) after 2 s at the same rate to
+    warm it; then its spans are counted once every service has flushed and stopped."""
     counter.reset()
     with bench_mesh("sqlite", env, directory) as (mesh, order_id, _logs):
-        result, *_ = load(wrk, mesh, "read", order_id, seconds, directory, rate=rate, connections=20)
+        url = f"{mesh.gateway_url}/orders/{order_id}"
+        warm_up = attack(vegeta, url, rate, 2, directory)
+        report = attack(vegeta, url, rate, seconds, directory)
     check = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
-    dropped = sum(spans_dropped(mesh.log(service)) for service in SERVICES)
+    expected, lost = reads_accounted(check, warm_up.answered + report.answered, per_request)
+    return RateStep(
+        rate=rate,
+        report=report,
+        spans_expected=expected,
+        spans_received=check.spans,
+        spans_lost=lost,
+        sdk_spans_dropped=sum(spans_dropped(mesh.log(service)) for service in SERVICES),
+    )
+
+
+def reads_accounted(check: Completeness, reads: int, per_request: dict[str, float]) -> tuple[int, int]:
+    """The spans a run of `reads` answered reads should have delivered (with the one order placed to read
+    back), and how many of them did not arrive: those missing from traces that arrived short, plus every
+    span of each answered request whose trace never arrived."""
+    spans_per_read = round(per_request["read"])
+    expected = reads * spans_per_read + round(per_request["order"])
+    lost_whole = check.traces_missing(reads + 1)
+    return expected, check.spans_missing + lost_whole * spans_per_read
+
+
+def sustained(
+    vegeta: str,
+    directory: Path,
+    counter: SpanCounter,
+    port: int,
+    args: argparse.Namespace,
+    per_request: dict[str, float],
+    console: Console,
+) -> dict[str, Any]:
+    """The highest constant rate of traced reads the mesh holds with no span lost: rates tried in steps."""
+    env = modes(port, 0)["traced"]
+
+    def run(rate: float) -> RateStep:
+        step = rate_step(vegeta, directory, counter, env, rate, args.sustained_seconds, per_request)
+        verdict = broken(step, args.sustained_p99_ms) or "held"
+        console.print(
+            f"  sustained {rate:5.0f}/s: sent {step.report.rate:5.0f}/s, p50 {step.report.p50_ms:6.2f} ms "
+            f"p99 {step.report.p99_ms:7.2f} ms, spans {step.spans_received}/{step.spans_expected} "
+            f"(lost {step.spans_lost}, SDK dropped {step.sdk_spans_dropped}): {verdict}"
+        )
+        return step
+
+    tried, held = search(
+        run, args.sustained_from, args.sustained_step, args.sustained_to, args.sustained_p99_ms
+    )
     return {
-        "target_rps": rate,
-        "achieved_rps": result.rps,
-        "seconds": seconds,
-        "requests": result.requests,
-        "errors": result.errors,
-        "traces_received": check.traces,
-        "spans_received": check.spans,
-        "spans_lost": check.spans_missing,
-        "traces_lost": check.traces_missing(result.requests + 1),  # and the order placed to read back
-        "traces_without_root": check.traces_without_root,
-        "sdk_spans_dropped": dropped,
-        "p99_ms": result.p99_ms,
+        "seconds": args.sustained_seconds,
+        "p99_limit_ms": args.sustained_p99_ms,
+        "held": asdict(held) if held else None,
+        "broke": broken(tried[-1], args.sustained_p99_ms) if tried else None,
+        "steps": [asdict(step) | {"verdict": broken(step, args.sustained_p99_ms)} for step in tried],
     }
 
 
@@ -375,8 +419,9 @@ def where_it_goes(
     return result
 
 
-def profile_modes(wrk: str, port: int, database: str, seconds: float, directory: Path) -> dict[str, Any]:
-    chosen = {name: env for name, env in modes(port).items() if name in ("untraced", "traced")}
+def profile_modes(
+    wrk: str, chosen: dict[str, dict[str, str]], database: str, seconds: float, directory: Path
+) -> dict[str, Any]:
     return {name: where_it_goes(wrk, database, env, seconds, directory) for name, env in chosen.items()}
 
 
@@ -436,7 +481,35 @@ def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def print_footprint(console: Console, footprint: dict[str, Any]) -> None:
+def names(option: str) -> list[str]:
+    """The names in a comma-separated option."""
+    return [name.strip() for name in option.split(",") if name.strip()]
+
+
+def print_sustained(console: Console, sustained: dict[str, Any]) -> None:
+    held = sustained["held"]
+    if held is None:
+        console.print(f"sustained: no rate held ({sustained['broke']})")
+        return
+    report = held["report"]
+    after = (
+        f"the next rate broke: {sustained['broke']}"
+        if sustained["broke"]
+        else "the highest rate tried (--sustained-to)"
+    )
+    console.print(
+        f"sustained: {held['rate']:.0f} req/s held for {sustained['seconds']:.0f} s (reads, traced, vegeta), "
+        f"p50 {report['p50_ms']:.2f} ms, p99 {report['p99_ms']:.2f} ms, {held['spans_received']} spans "
+        f"received of {held['spans_expected']} expected, 0 lost; {after}"
+    )
+
+
+def print_footprint(console: Console, footprint: dict[str, Any], imports: dict[str, Any]) -> None:
+    console.print(
+        "imports alone (MiB RSS, fresh interpreter): "
+        + ", ".join(f"{service} {mib:.0f}" for service, mib in imports["rss_mib"].items())
+        + f" (a bare interpreter: {imports['bare_interpreter_rss_mib']:.0f})"
+    )
     if "skipped" in footprint:
         console.print(f"make run's memory: not measured ({footprint['skipped']})")
         return
@@ -495,8 +568,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--databases", default="sqlite,postgres")
-    parser.add_argument("--sustained-rate", type=float, default=500)
-    parser.add_argument("--sustained-seconds", type=float, default=60)
+    parser.add_argument(
+        "--modes",
+        help="only these modes, comma-separated (untraced is always added: the ratios need it)",
+    )
+    parser.add_argument(
+        "--profile-modes",
+        default="untraced,traced",
+        help="the modes py-spy profiles, comma-separated (default: untraced,traced)",
+    )
+    parser.add_argument("--sustained-from", type=float, default=100, help="first constant rate tried (req/s)")
+    parser.add_argument("--sustained-step", type=float, default=50, help="rate added at each step")
+    parser.add_argument("--sustained-to", type=float, default=600, help="highest rate tried")
+    parser.add_argument(
+        "--sustained-seconds", type=float, default=15, help="length of each step (0: no sustained run)"
+    )
+    parser.add_argument(
+        "--sustained-p99-ms", type=float, default=250, help="a step breaks when its p99 is above this"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench")
     parser.add_argument(
         "--chart-only", action="store_true", help="redraw the chart from the results.json of an earlier run"
@@ -509,12 +598,13 @@ def main() -> None:
     parser.add_argument(
         "--profile-only",
         action="store_true",
-        help="only profile the traced and untraced modes, and add that to the results.json of an earlier run",
+        help="only profile (--profile-modes), and add that to the results.json of an earlier run",
     )
     parser.add_argument(
         "--footprint-only",
         action="store_true",
-        help="only measure what make run starts, in memory, and add it to the results.json of an earlier run",
+        help="only measure the services' imports and what make run starts, in memory, and add them to the "
+        "results.json of an earlier run",
     )
     args = parser.parse_args()
 
@@ -524,11 +614,13 @@ def main() -> None:
         print_table(console, summary)
         draw(summary, args.output / "tracing-cost.png")
         return
+    profile_names = names(args.profile_modes)
     if args.profile_only:
         wrk = ensure_wrk()
         server, port, _counter = start_counter()
-        with tempfile.TemporaryDirectory(prefix="tracemesh-bench-") as scratch:
-            profiles = profile_modes(wrk, port, args.databases.split(",")[0], args.seconds, Path(scratch))
+        with HangingEndpoint() as hanging, tempfile.TemporaryDirectory(prefix="tracemesh-bench-") as scratch:
+            chosen = {n: env for n, env in modes(port, hanging.port).items() if n in profile_names}
+            profiles = profile_modes(wrk, chosen, args.databases.split(",")[0], args.seconds, Path(scratch))
         server.stop(grace=None)
         print_profile(console, profiles)
         update_results(args.output / "results.json", "profile", profiles)
@@ -537,17 +629,24 @@ def main() -> None:
         wrk = ensure_wrk()
         with tempfile.TemporaryDirectory(prefix="tracemesh-bench-") as scratch:
             footprint = make_run_footprint(wrk, Path(scratch), args.seconds)
-        print_footprint(console, footprint)
+        imports = import_footprint()
+        print_footprint(console, footprint, imports)
         update_results(args.output / "results.json", "make_run", footprint)
+        update_results(args.output / "results.json", "imports", imports)
         return
     wrk = ensure_wrk()
+    vegeta = ensure_vegeta() if args.sustained_seconds > 0 else ""
     args.output.mkdir(parents=True, exist_ok=True)
     server, port, counter = start_counter()
-    chosen_databases = [name.strip() for name in args.databases.split(",") if name.strip()]
+    chosen_databases = names(args.databases)
     runs: list[Run] = []
     mesh_runs: list[MeshRun] = []
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tracemesh-bench-")))
+        hanging = stack.enter_context(HangingEndpoint())
+        every_mode = knob_modes(port) if args.knobs else modes(port, hanging.port)
+        wanted = ["untraced", *names(args.modes)] if args.modes else list(every_mode)
+        chosen_modes = {name: env for name, env in every_mode.items() if name in wanted}
         floor = span_floor_us()
         console.print(
             f"SDK floor: {floor['total_us']:.1f} µs per span "
@@ -558,7 +657,7 @@ def main() -> None:
         console.print(f"spans per request: {per_request}")
         for round_ in range(1, args.rounds + 1):
             for database in chosen_databases:
-                for mode, env in (knob_modes(port) if args.knobs else modes(port)).items():
+                for mode, env in chosen_modes.items():
                     record = one_mesh(
                         wrk,
                         database,
@@ -581,33 +680,22 @@ def main() -> None:
             (args.output / "knobs.json").write_text(json.dumps(knobs, indent=2) + "\n")
             console.print(f"wrote {args.output / 'knobs.json'}")
             return
-        profiles = profile_modes(wrk, port, chosen_databases[0], args.seconds, directory)
+        profiled = {n: env for n, env in modes(port, hanging.port).items() if n in profile_names}
+        profiles = profile_modes(wrk, profiled, chosen_databases[0], args.seconds, directory)
         held = (
-            sustained(
-                wrk,
-                directory,
-                counter,
-                port,
-                args.sustained_rate,
-                args.sustained_seconds,
-                per_request[chosen_databases[0]],
-            )
-            if args.sustained_seconds > 0
+            sustained(vegeta, directory, counter, port, args, per_request["sqlite"], console)
+            if args.sustained_seconds > 0 and "sqlite" in per_request
             else None
         )
         footprint = make_run_footprint(wrk, directory, args.seconds)
+        imports = import_footprint()
     server.stop(grace=None)
 
     print_table(console, rows)
     print_profile(console, profiles)
     if held:
-        console.print(
-            f"sustained: {held['achieved_rps']:.0f} of {held['target_rps']:.0f} req/s for "
-            f"{held['seconds']:.0f} s, {held['spans_lost']} spans lost of {held['spans_received']} received "
-            f"({held['traces_received']} traces, {held['traces_without_root']} without their root, "
-            f"{held['traces_lost']} lost whole)"
-        )
-    print_footprint(console, footprint)
+        print_sustained(console, held)
+    print_footprint(console, footprint, imports)
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -621,6 +709,7 @@ def main() -> None:
         "profile": profiles,
         "sustained": held,
         "make_run": footprint,
+        "imports": imports,
         "runs": [asdict(run) for run in runs],
     }
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -1,9 +1,13 @@
 """The memory of everything `make run` starts: the process manager, the waterfall receiver and the three
-services, idle and under load, as a reader of the README runs it."""
+services, idle and under load, as a reader of the README runs it; and how much of each service is its
+imports alone."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,9 +17,41 @@ import httpx
 from tools.bench.load import lua_script, parse, start_wrk
 from tools.mesh.databases import sqlite_urls
 from tools.mesh.make_run import MANAGER, make_run
-from tools.mesh.plan import Addresses
+from tools.mesh.plan import SERVICES, Addresses
 from tools.mesh.ports import busy_ports
 from tools.mesh.probes import PeakRss, pss_mib, rss_mib
+
+# Run in a fresh interpreter: resident memory before and after importing one module, read from /proc.
+_IMPORT_PROBE = """
+import importlib, json, sys
+def rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+bare = rss_mib()
+importlib.import_module(sys.argv[1])
+print(json.dumps({"bare": bare, "imported": rss_mib()}))
+"""
+
+
+def import_footprint() -> dict[str, Any]:
+    """MiB resident after importing each service's entry module (`<service>.__main__`, which defines its
+    `main()` and imports all it serves with) in a fresh interpreter, and a bare interpreter's for scale. The
+    environment is left out, so no setting changes what gets imported."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    result: dict[str, Any] = {"rss_mib": {}}
+    for service in SERVICES:
+        probe = subprocess.run(
+            [sys.executable, "-c", _IMPORT_PROBE, f"{service}.__main__"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        reading = json.loads(probe.stdout)
+        result["rss_mib"][service] = reading["imported"]
+        result["bare_interpreter_rss_mib"] = reading["bare"]
+    return result
 
 
 def process_tree(root: int) -> dict[str, int]:
@@ -69,8 +105,8 @@ def make_run_footprint(wrk: str, directory: Path, seconds: float) -> dict[str, A
         idle_rss = {name: rss_mib(pid) for name, pid in pids.items()}
         idle_pss = sum(pss_mib(pid) for pid in pids.values())
         placed = httpx.post(f"{addresses.gateway_url}/orders", json={"sku": "STICKER-3", "quantity": 1})
-        read = lua_script(directory, "GET", None, None)
-        order = lua_script(directory, "POST", '{"sku": "STICKER-3", "quantity": 1}', None)
+        read = lua_script(directory, "GET", None)
+        order = lua_script(directory, "POST", '{"sku": "STICKER-3", "quantity": 1}')
         with PeakRss(pids) as peak:
             for url, script, share in (
                 (f"{addresses.gateway_url}/orders/{placed.json()['id']}", read, 0.5),

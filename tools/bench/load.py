@@ -41,14 +41,13 @@ def ensure_wrk() -> str:
     return found
 
 
-def lua_script(directory: Path, method: str, body: str | None, rate_per_connection: float | None) -> Path:
-    """A wrk script: the request to send, and optionally a pause that caps each connection's rate."""
+def lua_script(directory: Path, method: str, body: str | None) -> Path:
+    """A wrk script: the request to send. wrk runs flat out (a closed loop: each connection sends again when
+    answered); constant-rate load is vegeta's (tools/bench/rate.py)."""
     lines = [f'wrk.method = "{method}"']
     if body is not None:
         lines += [f"wrk.body = '{body}'", 'wrk.headers["Content-Type"] = "application/json"']
-    if rate_per_connection:
-        lines += [f"function delay() return {1000 / rate_per_connection:.3f} end"]
-    path = directory / f"{method.lower()}-{abs(hash((body, rate_per_connection)))}.lua"
+    path = directory / f"{method.lower()}-{abs(hash(body))}.lua"
     path.write_text("\n".join(lines) + "\n")
     return path
 
