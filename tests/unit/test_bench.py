@@ -22,7 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tools.bench.__main__ import reads_accounted
+from tools.bench.__main__ import Run, paired_ratio, reads_accounted
 from tools.bench.counting import Completeness, SpanCounter
 from tools.bench.footprint import import_footprint, process_tree
 from tools.bench.hanging import HangingEndpoint
@@ -250,3 +250,16 @@ def test_a_sustained_run_counts_short_traces_and_traces_never_received_as_lost_s
     assert reads_accounted(Completeness(101, 410, 0, 0), 100, per_request) == (410, 0)
     # Two traces short by 3 spans in all, and 2 answered reads with no trace at all (8 spans).
     assert reads_accounted(Completeness(99, 399, 3, 0), 100, per_request) == (410, 3 + 8)
+
+
+def _run(mode: str, round_: int, rps: float) -> Run:
+    return Run("sqlite", mode, "read", round_, rps, 10.0, 20.0, 100, 0, {}, {}, {}, 0.0, 0.0)
+
+
+def test_ratios_pair_each_round_with_the_untraced_run_of_that_round() -> None:
+    # The machine slows down in round 3, both modes alike. The rounds' ratios are 0.8, 0.9 and 0.9; the
+    # ratio of the medians (400 / 500 = 0.8) would count the slowdown of round 3 against tracing.
+    base = [_run("untraced", 1, 500), _run("untraced", 2, 510), _run("untraced", 3, 400)]
+    chosen = [_run("traced", 1, 400), _run("traced", 2, 459), _run("traced", 3, 360)]
+    assert paired_ratio(chosen, base, "rps") == pytest.approx(0.9)
+    assert paired_ratio(chosen, base, "p99_ms") == pytest.approx(1.0)

@@ -266,6 +266,15 @@ def median_of(runs: list[Run], key: str) -> float:
     return float(statistics.median(getattr(run, key) for run in runs))
 
 
+def paired_ratio(chosen: list[Run], base: list[Run], key: str) -> float:
+    """The median, over the rounds, of each round's ratio to the untraced run of the same round. The rounds
+    are interleaved so that a machine slowing down (or speeding up) during the run moves both sides of a
+    round together; a ratio of the two medians would mix rounds and keep that drift."""
+    untraced = {run.round: getattr(run, key) for run in base}
+    ratios = [getattr(run, key) / untraced[run.round] for run in chosen if untraced.get(run.round)]
+    return float(statistics.median(ratios))
+
+
 def summarise(
     runs: list[Run],
     mesh_runs: list[MeshRun],
@@ -276,7 +285,6 @@ def summarise(
     groups = sorted({(r.database, r.workload) for r in runs})
     for database, workload in groups:
         base = [r for r in runs if (r.database, r.workload, r.mode) == (database, workload, "untraced")]
-        base_rps, base_p99 = median_of(base, "rps"), median_of(base, "p99_ms")
         base_cpu = statistics.median(sum(r.cpu_ms_per_request.values()) for r in base)
         for mode in dict.fromkeys(r.mode for r in runs):
             chosen = [r for r in runs if (r.database, r.workload, r.mode) == (database, workload, mode)]
@@ -290,10 +298,10 @@ def summarise(
                     "workload": workload,
                     "mode": mode,
                     "rps": median_of(chosen, "rps"),
-                    "rps_ratio": median_of(chosen, "rps") / base_rps,
+                    "rps_ratio": paired_ratio(chosen, base, "rps"),
                     "p50_ms": median_of(chosen, "p50_ms"),
                     "p99_ms": median_of(chosen, "p99_ms"),
-                    "p99_ratio": median_of(chosen, "p99_ms") / base_p99,
+                    "p99_ratio": paired_ratio(chosen, base, "p99_ms"),
                     "cpu_ms_per_request": {
                         s: statistics.median(r.cpu_ms_per_request[s] for r in chosen) for s in SERVICES
                     },
