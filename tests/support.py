@@ -7,8 +7,10 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 import threading
-from collections.abc import Coroutine, Iterator
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -27,6 +29,7 @@ from inventory.domain import StoreUnavailable as StockUnavailable
 from orders.domain import StoreUnavailable as OrdersUnavailable
 from tools.mesh.databases import POSTGRES_URL, postgres_database
 from tools.mesh.ports import free_port
+from tools.mesh.processes import Mesh
 from tracemesh_common.database import Database, create_engine
 from tracemesh_common.migrations import upgrade
 
@@ -153,6 +156,26 @@ def serve_app(app: ASGIApp, port: int = 0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def start_beside(
+    mesh: Mesh, module: str, env: dict[str, str], ready: Callable[[], bool], log_name: str | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m <module>` beside a running mesh, its output in the mesh's logs (`<log_name>.log`, the
+    module's name by default); returns once `ready()` says it serves. A process that exits first, or is not
+    ready within 30 s, is killed and its log raised."""
+    log = mesh.logs / f"{log_name or module}.log"
+    with log.open("ab") as output:  # the child keeps its own copy
+        process = subprocess.Popen(
+            [sys.executable, "-m", module], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 30
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"{module} did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.1)
+    return process
 
 
 class LoopThread:

@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -26,7 +25,7 @@ from rich.console import Console
 from sqlalchemy import text
 
 from tests.fork import forked_tree, python_path
-from tests.support import require_postgres
+from tests.support import require_postgres, start_beside
 from tools.docscheck import shape
 from tools.mesh.databases import mesh_databases, postgres_database
 from tools.mesh.ports import free_port
@@ -101,18 +100,7 @@ def start_shipping(mesh: Mesh, port: int, database_url: str) -> subprocess.Popen
         [sys.executable, "-m", "shipping.migrate"], env=env, capture_output=True, text=True, check=False
     )
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    log = mesh.logs / "shipping.log"
-    with log.open("ab") as output:  # the child keeps its own copy
-        process = subprocess.Popen(
-            [sys.executable, "-m", "shipping"], env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 30
-    while not serving(f"127.0.0.1:{port}"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"shipping did not start:\n{log.read_text(errors='replace')}")
-        time.sleep(0.1)
-    return process
+    return start_beside(mesh, "shipping", env, lambda: serving(f"127.0.0.1:{port}"))
 
 
 def serving(address: str) -> bool:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.support import start_beside
 from tools.mesh.ports import answers, free_port
 from tools.mesh.processes import Mesh
 from tools.mesh.waterfall import ReceivedSpan
@@ -31,18 +30,8 @@ def start_checkout(mesh: Mesh, gateway_url: str, log_name: str) -> tuple[subproc
     # The mesh's own settings for its services (OTLP endpoint, export delay), minus the gateway's.
     env = {key: value for key, value in mesh.env["gateway"].items() if not key.startswith("GATEWAY_")}
     env |= {"CHECKOUT_PORT": str(port), "CHECKOUT_GATEWAY_URL": gateway_url}
-    log_path = mesh.logs / f"{log_name}.log"
-    with log_path.open("ab") as log:  # the child keeps its own copy
-        process = subprocess.Popen(
-            [sys.executable, "-m", "checkout"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not answers(f"{url}/healthz"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"checkout did not start:\n{log_path.read_text(errors='replace')}")
-        time.sleep(0.1)
+    process = start_beside(mesh, "checkout", env, lambda: answers(f"{url}/healthz"), log_name)
     return process, url
 
 
