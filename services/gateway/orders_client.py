@@ -97,10 +97,14 @@ def _gateway_error(error: grpc.aio.AioRpcError) -> GatewayError:
         return Conflict(message, domain_code)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidRequest(message)
+    # CANCELLED here means orders cancelled the call: had the gateway given up, the call would have
+    # raised asyncio.CancelledError instead. A server that is stopping cancels the calls it has not
+    # started, so the caller should try again, as for UNAVAILABLE.
     if code in (
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.DEADLINE_EXCEEDED,
         grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.CANCELLED,
     ):
         return Unavailable(f"orders unavailable: {message}")
     return UpstreamFailure("orders failed to answer the request")

@@ -28,6 +28,8 @@ async def failing(error: AioRpcError) -> None:
         (grpc.StatusCode.INVALID_ARGUMENT, "invalid_order", InvalidRequest, 422, "invalid_request"),
         (grpc.StatusCode.UNAVAILABLE, None, Unavailable, 503, "unavailable"),
         (grpc.StatusCode.DEADLINE_EXCEEDED, None, Unavailable, 503, "unavailable"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, None, Unavailable, 503, "unavailable"),
+        (grpc.StatusCode.CANCELLED, None, Unavailable, 503, "unavailable"),
         (grpc.StatusCode.INTERNAL, "internal", UpstreamFailure, 502, "upstream_failure"),
         (grpc.StatusCode.UNKNOWN, None, UpstreamFailure, 502, "upstream_failure"),
     ],
