@@ -16,8 +16,10 @@ from pydantic import ValidationError
 
 from gateway.edge import TraceContextPolicy
 from gateway.settings import GatewaySettings
+from orders.settings import OrdersSettings
 from tests.deploy.test_compose import config as compose_config
 from tests.deploy.variables import PORT_VARIABLE, SETTINGS, is_read_by
+from tracemesh_common.lifecycle import HTTP_DRAIN_SECONDS
 from tracemesh_common.tracing import SHUTDOWN_FLUSH_SECONDS
 from tracemesh_demo.gateway import GatewayDemoSettings
 
@@ -98,10 +100,25 @@ def test_each_database_is_migrated_before_its_service_starts(target: str) -> Non
         ]
 
 
-def test_termination_grace_outlasts_the_drain_and_the_flush() -> None:
+@pytest.mark.parametrize("target", TARGETS)
+def test_termination_grace_outlasts_the_drain_and_the_flush(target: str) -> None:
+    docs = render(target)
     for name in APP_SERVICES:
-        pod = workloads(render(TARGETS[0]))[name]["spec"]["template"]["spec"]
-        assert pod["terminationGracePeriodSeconds"] > 10 + SHUTDOWN_FLUSH_SECONDS
+        pod = workloads(docs)[name]["spec"]["template"]["spec"]
+        if name == "orders":
+            # The drain, then the calls in flight, then the last spans.
+            env = environment(docs, name)
+            stop = sum(
+                float(env.get(f"ORDERS_{field.upper()}", OrdersSettings.model_fields[field].default))
+                for field in ("drain_seconds", "shutdown_grace_seconds")
+            )
+        else:
+            stop = HTTP_DRAIN_SECONDS
+        assert pod["terminationGracePeriodSeconds"] > stop + SHUTDOWN_FLUSH_SECONDS, name
+
+
+def test_orders_drains_before_it_stops_taking_calls() -> None:
+    assert float(environment(render(TARGETS[0]), "orders")["ORDERS_DRAIN_SECONDS"]) > 0
 
 
 def test_orders_is_probed_natively_over_grpc_health() -> None:
