@@ -242,6 +242,16 @@ def test_each_services_imports_are_measured_in_a_fresh_interpreter() -> None:
     assert bare > 0
     # Every service imports a web or RPC framework and OpenTelemetry: far more than the bare interpreter.
     assert all(mib > 2 * bare for mib in footprint["rss_mib"].values())
+    shares = footprint["rss_mib_by_library"]
+    # Each service is measured with the libraries it loads, and only those.
+    common = {"opentelemetry", "pydantic"}
+    assert set(shares["inventory"]) == common | {"fastapi, uvicorn", "sqlalchemy", "inventory and the rest"}
+    assert set(shares["orders"]) == common | {"grpc", "sqlalchemy", "httpx", "orders and the rest"}
+    assert set(shares["gateway"]) == common | {"grpc", "fastapi, uvicorn", "gateway and the rest"}
+    for service, mib in footprint["rss_mib"].items():
+        assert all(share >= 0 for share in shares[service].values())
+        # The shares add up to the service as it starts: its entry module and the exporter it loads then.
+        assert mib - bare - 1 <= sum(shares[service].values()) <= mib - bare + 15, service
 
 
 def test_a_sustained_run_counts_short_traces_and_traces_never_received_as_lost_spans() -> None:

@@ -518,6 +518,11 @@ def print_footprint(console: Console, footprint: dict[str, Any], imports: dict[s
         + ", ".join(f"{service} {mib:.0f}" for service, mib in imports["rss_mib"].items())
         + f" (a bare interpreter: {imports['bare_interpreter_rss_mib']:.0f})"
     )
+    for service, shares in imports["rss_mib_by_library"].items():
+        console.print(
+            f"  {service}, what each library adds to those before it: "
+            + ", ".join(f"{library} {mib:.1f}" for library, mib in shares.items())
+        )
     if "skipped" in footprint:
         console.print(f"make run's memory: not measured ({footprint['skipped']})")
         return

@@ -21,36 +21,69 @@ from tools.mesh.plan import SERVICES, Addresses
 from tools.mesh.ports import busy_ports
 from tools.mesh.probes import PeakRss, pss_mib, rss_mib
 
-# Run in a fresh interpreter: resident memory before and after importing one module, read from /proc.
+# Run in a fresh interpreter: resident memory before importing anything, then after importing each module
+# named, in turn, read from /proc; and the top-level packages loaded in the end.
 _IMPORT_PROBE = """
 import importlib, json, sys
 def rss_mib():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-bare = rss_mib()
-importlib.import_module(sys.argv[1])
-print(json.dumps({"bare": bare, "imported": rss_mib()}))
+readings = [rss_mib()]
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+    readings.append(rss_mib())
+print(json.dumps({"readings": readings, "packages": sorted({name.split(".")[0] for name in sys.modules})}))
 """
+
+# What a service's memory is made of: the libraries it may import, in groups, imported in this order before
+# its entry module, so that each group's share is what it adds to the groups before it (what two groups
+# share counts in the first). A service is measured with the groups it loads only; OpenTelemetry's with the
+# OTLP exporter every service loads as it starts (where grpc is the exporter's only, it counts there).
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    "grpc": ("grpc", "grpc.aio"),
+    "opentelemetry": ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"),
+    "pydantic": ("pydantic.main", "pydantic_settings"),
+    "fastapi, uvicorn": ("fastapi", "uvicorn"),
+    "sqlalchemy": ("sqlalchemy.ext.asyncio", "aiosqlite", "asyncpg"),
+    "httpx": ("httpx",),
+}
+
+
+def _probe(modules: list[str], env: dict[str, str]) -> dict[str, Any]:
+    probe = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, *modules], env=env, check=True, capture_output=True, text=True
+    )
+    result: dict[str, Any] = json.loads(probe.stdout)
+    return result
 
 
 def import_footprint() -> dict[str, Any]:
     """MiB resident after importing each service's entry module (`<service>.__main__`, which defines its
-    `main()` and imports all it serves with) in a fresh interpreter, and a bare interpreter's for scale. The
-    environment is left out, so no setting changes what gets imported."""
+    `main()` and imports all it serves with) in a fresh interpreter, a bare interpreter's for scale, and
+    what each group of LIBRARIES adds to a service that loads it. The environment is left out, so no
+    setting changes what gets imported."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    result: dict[str, Any] = {"rss_mib": {}}
+    result: dict[str, Any] = {"rss_mib": {}, "rss_mib_by_library": {}}
     for service in SERVICES:
-        probe = subprocess.run(
-            [sys.executable, "-c", _IMPORT_PROBE, f"{service}.__main__"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        reading = json.loads(probe.stdout)
-        result["rss_mib"][service] = reading["imported"]
-        result["bare_interpreter_rss_mib"] = reading["bare"]
+        entry = f"{service}.__main__"
+        alone = _probe([entry], env)
+        result["bare_interpreter_rss_mib"], result["rss_mib"][service] = alone["readings"]
+        loaded = {*alone["packages"], "opentelemetry"}
+        used = {
+            name: [module for module in group if module.split(".")[0] in loaded]
+            for name, group in LIBRARIES.items()
+        }
+        modules = [module for group in used.values() for module in group]
+        readings = _probe([*modules, entry], env)["readings"]
+        shares: dict[str, float] = {}
+        at = 0  # readings[at]: before the group's first module
+        for name, group in used.items():
+            if group:
+                shares[name] = readings[at + len(group)] - readings[at]
+                at += len(group)
+        shares[f"{service} and the rest"] = readings[-1] - readings[at]
+        result["rss_mib_by_library"][service] = shares
     return result
 
 
