@@ -34,6 +34,20 @@ BAGGAGE_PREFIX = "tracemesh."
 HEALTH_URLS = "/healthz$,/readyz$"  # no spans: anchored, as the Host header is part of what is matched
 SHUTDOWN_FLUSH_SECONDS = 10.0  # with the 10 s drain, within a 30 s grace period
 NO_METERS = NoOpMeterProvider()  # the instrumentations record metrics too; tracemesh exports traces only
+# docs-region: grpc-filter
+# gRPC calls not worth a trace: health checks (readiness probes) and server reflection (a tool such as
+# grpcurl asking what a server offers).
+UNTRACED_GRPC = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def traced_grpc_call(details: Any) -> bool:
+    """The gRPC instrumentation's filter, on either side. The contrib's ready-made filters say the same, but
+    each first checks the details against a typing.Protocol: about 27 µs a call on Python 3.11."""
+    method = details.method
+    if isinstance(method, bytes):  # the client's call details may carry bytes (grpc/grpc#31092)
+        method = method.decode()
+    return not method.startswith(UNTRACED_GRPC)
+    # docs-endregion: grpc-filter
 
 
 @dataclass
@@ -104,25 +118,20 @@ class Telemetry:
     def grpc_server_interceptors(self) -> list[Any]:
         """gRPC server spans, the caller's context extracted from the request metadata; a call the sampler
         leaves out skips the instrumentation (unsampled.py)."""
-        from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
         from tracemesh_common.unsampled_grpc import GrpcEntry
 
         if self.tracer_provider is None:
             return []
-        # Health checks and server reflection (a tool such as grpcurl asking what the server offers) are
-        # not calls worth a trace.
-        traced = filters.negate(
-            filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection."))
-        )
         return [
-            GrpcEntry(Decider(self.tracer_provider), traced),  # first: the decision, from the metadata
-            aio_server_interceptor(self.tracer_provider, filter_=traced),
+            GrpcEntry(Decider(self.tracer_provider), traced_grpc_call),  # first: the decision
+            aio_server_interceptor(self.tracer_provider, filter_=traced_grpc_call),
         ]
 
     def grpc_client_interceptors(self) -> list[Any]:
         """gRPC client spans, the current context injected into each call's metadata."""
-        from opentelemetry.instrumentation.grpc import aio_client_interceptors, filters
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
         from tracemesh_common.unsampled_grpc import grpc_injectors
 
@@ -130,7 +139,7 @@ class Telemetry:
             return []
         return [
             *grpc_injectors(),  # an unsampled call: no span, its context written into the metadata
-            *aio_client_interceptors(self.tracer_provider, filter_=filters.negate(filters.health_check())),
+            *aio_client_interceptors(self.tracer_provider, filter_=traced_grpc_call),
         ]
         # docs-endregion: template-grpc-interceptors
 
