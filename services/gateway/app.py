@@ -27,10 +27,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The gRPC channel belongs to the running event loop, so it is made here, not at import time.
         # docs-region: template-grpc-client
-        client = orders or OrdersClient.connect(
-            settings.orders_address,
-            timeout_seconds=settings.orders_timeout_seconds,
-            interceptors=telemetry.grpc_client_interceptors(),
+        # The channel makes a CLIENT span per call and writes its context into the call's metadata
+        # (traceparent, baggage, x-trace-id), where orders' server interceptor picks it up.
+        client = orders or OrdersClient(
+            telemetry.grpc_channel(settings.orders_address), timeout_seconds=settings.orders_timeout_seconds
         )
         # docs-endregion: template-grpc-client
         app.state.orders = client

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import UTC
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -32,15 +32,6 @@ class OrdersClient:
         self._stub = orders_pb2_grpc.OrderServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
         self._timeout = timeout_seconds
-
-    @classmethod
-    def connect(cls, address: str, *, timeout_seconds: float, interceptors: list[Any]) -> OrdersClient:
-        # docs-region: orders-channel
-        # The interceptors make a CLIENT span per call and write its context into the call's metadata
-        # (traceparent, baggage, x-trace-id), where orders' server interceptor picks it up.
-        channel = grpc.aio.insecure_channel(address, interceptors=interceptors)
-        return cls(channel, timeout_seconds=timeout_seconds)
-        # docs-endregion: orders-channel
 
     async def create_order(self, sku: str, quantity: int, idempotency_key: str | None = None) -> OrderOut:
         request = orders_pb2.CreateOrderRequest(

@@ -22,6 +22,7 @@ from tracemesh_common.settings import TelemetrySettings, resource_for
 from tracemesh_common.unsampled import DecidedTraceIds, Decider, inject_unsampled, put_in_front
 
 if TYPE_CHECKING:
+    import grpc
     import httpx
     from fastapi import FastAPI
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -129,18 +130,20 @@ class Telemetry:
             aio_server_interceptor(self.tracer_provider, filter_=traced_grpc_call),
         ]
 
-    def grpc_client_interceptors(self) -> list[Any]:
-        """gRPC client spans, the current context injected into each call's metadata."""
+    def grpc_channel(self, address: str) -> grpc.aio.Channel:
+        """An insecure gRPC channel to `address`: a CLIENT span per call, the current context injected into
+        each call's metadata; a call in a request the sampler left out skips the instrumentation, on a second
+        channel without interceptors (unsampled_grpc.py)."""
+        import grpc
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-        from tracemesh_common.unsampled_grpc import grpc_injectors
+        from tracemesh_common.unsampled_grpc import SplitChannel
 
         if self.tracer_provider is None:
-            return []
-        return [
-            *grpc_injectors(),  # an unsampled call: no span, its context written into the metadata
-            *aio_client_interceptors(self.tracer_provider, filter_=traced_grpc_call),
-        ]
+            return grpc.aio.insecure_channel(address)
+        interceptors = aio_client_interceptors(self.tracer_provider, filter_=traced_grpc_call)
+        traced = grpc.aio.insecure_channel(address, interceptors=interceptors)
+        return SplitChannel(traced, grpc.aio.insecure_channel(address))
         # docs-endregion: template-grpc-interceptors
 
     def shutdown(self, timeout_seconds: float = SHUTDOWN_FLUSH_SECONDS) -> bool:

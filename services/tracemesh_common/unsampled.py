@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from opentelemetry.util.http import ExcludeList
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Marks the context of a request the sampler left out (read by the client-side injectors).
+# Marks the context of a request the sampler left out (read by the httpx hook and SplitChannel).
 _UNSAMPLED = context.create_key("tracemesh.unsampled")
 # The trace id a sampled root was decided on, for the root span the instrumentation starts. A context
 # variable of its own: the instrumentation replaces the OpenTelemetry context with the one it extracts.

@@ -1,5 +1,6 @@
 """The gRPC side of the fast path for unsampled requests (unsampled.py): a server interceptor that takes the
-decision in front of the instrumentation, and client interceptors that carry an unsampled call's context."""
+decision in front of the instrumentation, and a client channel that sends an unsampled call around the
+instrumentation, its context in the call's metadata."""
 
 from __future__ import annotations
 
@@ -76,36 +77,59 @@ def _run_in(handler: grpc.RpcMethodHandler, decided: Decided) -> grpc.RpcMethodH
 # --- gRPC client --------------------------------------------------------------------------------------
 
 
-def _with_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-    if not is_unsampled():
-        return details
-    metadata = grpc.aio.Metadata(*(details.metadata or ()), *injected_headers().items())
-    return grpc.aio.ClientCallDetails(
-        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-    )
+class SplitChannel(grpc.aio.Channel):
+    """Two channels to one address behind one: a call in a sampled (or undecided) request goes through the
+    instrumented channel, a call in an unsampled request through a plain one, its context written into the
+    metadata. grpc.aio runs every call on a channel with interceptors through its interception machinery
+    (about 0.1 ms of CPU a call here) even when each interceptor steps aside, as the suppressed
+    instrumentation does."""
+
+    def __init__(self, traced: grpc.aio.Channel, plain: grpc.aio.Channel) -> None:
+        self._traced, self._plain = traced, plain
+        self._both = (traced, plain)
+
+    async def __aenter__(self) -> SplitChannel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._traced.close(grace)
+        await self._plain.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._traced.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._traced.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._traced.channel_ready()
+
+    # The four kinds of call a stub asks for: each one method on both channels.
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Either(*(channel.unary_unary(method, *args, **kwargs) for channel in self._both))
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Either(*(channel.unary_stream(method, *args, **kwargs) for channel in self._both))
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Either(*(channel.stream_unary(method, *args, **kwargs) for channel in self._both))
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Either(*(channel.stream_stream(method, *args, **kwargs) for channel in self._both))
 
 
-class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with_context(details), request)
+class _Either:
+    """One method on both channels; each call takes the way its request's sampling decision says."""
 
+    def __init__(self, traced: Callable[..., Any], plain: Callable[..., Any]) -> None:
+        self._traced, self._plain = traced, plain
 
-class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with_context(details), request)
-
-
-class _StreamUnary(grpc.aio.StreamUnaryClientInterceptor):
-    async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_with_context(details), requests)
-
-
-class _StreamStream(grpc.aio.StreamStreamClientInterceptor):
-    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_with_context(details), requests)
-
-
-def grpc_injectors() -> list[Any]:
-    """Client interceptors, one per kind of call, that write an unsampled call's context into its metadata
-    (the suppressed instrumentation writes it for a sampled one). They go first on the channel."""
-    return [_UnaryUnary(), _UnaryStream(), _StreamUnary(), _StreamStream()]
+    def __call__(self, request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
+        if not is_unsampled():
+            return self._traced(request, metadata=metadata, **kwargs)
+        # The suppressed instrumentation would not write traceparent, tracestate and baggage: written here.
+        carried = grpc.aio.Metadata(*(metadata or ()), *injected_headers().items())
+        return self._plain(request, metadata=carried, **kwargs)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import httpx
 import pytest
 from opentelemetry import baggage, trace
 from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import default_getter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -30,7 +33,8 @@ from tests.integration.spans import by_kind, one, service_of, wait_for
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
 from tracemesh_common.settings import TelemetrySettings, resource_for
 from tracemesh_common.tracing import Telemetry, setup_telemetry
-from tracemesh_common.unsampled import DecidedTraceIds, is_unsampled
+from tracemesh_common.unsampled import DecidedTraceIds, Decider, is_unsampled
+from tracemesh_common.unsampled_grpc import SplitChannel
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -222,6 +226,21 @@ def test_health_checks_are_neither_decided_nor_answered_with_a_trace(
     assert questions == []
 
 
+@asynccontextmanager
+async def serving(
+    service: str, handlers: dict[str, grpc.RpcMethodHandler], interceptors: Sequence[Any] = ()
+) -> AsyncIterator[str]:
+    """A grpc.aio server on a free local port with these handlers; yields its address."""
+    server = grpc.aio.server(interceptors=interceptors)
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(service, handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(None)
+
+
 async def _streamed(_request: bytes, _context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
     for _ in range(2):
         yield current_trace()
@@ -247,24 +266,120 @@ def test_a_streaming_handler_runs_in_the_unsampled_context(
     telemetry = make_telemetry("orders")
 
     async def call() -> list[bytes]:
-        server = grpc.aio.server(interceptors=telemetry.grpc_server_interceptors())
         handlers = {
             "Streamed": grpc.unary_stream_rpc_method_handler(_streamed),
             "Written": grpc.unary_stream_rpc_method_handler(_written),
         }
-        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Streams", handlers)])
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                metadata = (("traceparent", f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-00"),)
-                stream = channel.unary_stream(f"/test.Streams/{method}")(b"", metadata=metadata, timeout=10)
-                return [response async for response in stream]
-        finally:
-            await server.stop(None)
+        async with (
+            serving("test.Streams", handlers, telemetry.grpc_server_interceptors()) as address,
+            grpc.aio.insecure_channel(address) as channel,
+        ):
+            metadata = (("traceparent", f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-00"),)
+            stream = channel.unary_stream(f"/test.Streams/{method}")(b"", metadata=metadata, timeout=10)
+            return [response async for response in stream]
 
     responses = asyncio.run(call())
     assert responses
     assert set(responses) == {f"{CALLER_TRACE_ID} True".encode()}
     assert [(q.name, q.attributes) for q in questions] == [(f"/test.Streams/{method}", False)]
     assert span_exporter.get_finished_spans() == ()
+
+
+def _method(details: grpc.aio.ClientCallDetails) -> str:
+    method = details.method
+    return method.decode() if isinstance(method, bytes) else method
+
+
+class RecordingUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    """Keeps the method of each call that went through the interception machinery. (grpc.aio files each
+    interceptor under one kind of call only, so each kind has its own.)"""
+
+    def __init__(self, methods: list[str]) -> None:
+        self.methods = methods
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        self.methods.append(_method(details))
+        return await continuation(details, request)
+
+
+class RecordingStreamStream(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, methods: list[str]) -> None:
+        self.methods = methods
+
+    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        self.methods.append(_method(details))
+        return await continuation(details, requests)
+
+
+async def _echo_context(_request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    """What arrived in the call's metadata of its caller's context."""
+    metadata = dict(context.invocation_metadata() or ())
+    return f"{metadata.get('traceparent', '-')} {metadata.get('baggage', '-')}".encode()
+
+
+async def _echo_context_streamed(
+    requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    async for request in requests:
+        yield await _echo_context(request, context)
+
+
+@pytest.mark.parametrize("kind", ["unary_unary", "stream_stream"])
+def test_an_unsampled_call_goes_around_the_client_instrumentation_with_its_context(
+    kind: str, make_telemetry: Callable[[str], Telemetry]
+) -> None:
+    telemetry = make_telemetry("gateway")
+    assert telemetry.tracer_provider is not None
+    caller = {"traceparent": f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-00", "baggage": "tracemesh.k=v"}
+    decided = Decider(telemetry.tracer_provider).decide(caller, default_getter, "GET", SpanKind.SERVER)
+    assert decided is not None
+    assert decided.unsampled is not None
+    intercepted: list[str] = []
+    recording = [RecordingUnaryUnary(intercepted), RecordingStreamStream(intercepted)]
+
+    async def call(channel: grpc.aio.Channel) -> bytes:
+        if kind == "unary_unary":
+            answer: bytes = await channel.unary_unary("/test.Echo/Unary")(b"", timeout=10)
+            return answer
+
+        async def one() -> AsyncIterator[bytes]:
+            yield b""
+
+        answers = [answer async for answer in channel.stream_stream("/test.Echo/Streamed")(one(), timeout=10)]
+        assert len(answers) == 1
+        return answers[0]
+
+    async def both() -> tuple[bytes, bytes]:
+        handlers = {
+            "Unary": grpc.unary_unary_rpc_method_handler(_echo_context),
+            "Streamed": grpc.stream_stream_rpc_method_handler(_echo_context_streamed),
+        }
+        async with serving("test.Echo", handlers) as address:
+            traced = grpc.aio.insecure_channel(address, interceptors=recording)
+            async with SplitChannel(traced, grpc.aio.insecure_channel(address)) as channel:
+                with decided.entered():
+                    unsampled = await call(channel)
+                return unsampled, await call(channel)
+
+    unsampled, undecided = asyncio.run(both())
+    traceparent, carried_baggage = unsampled.decode().split()
+    assert traceparent.startswith(f"00-{CALLER_TRACE_ID}-")
+    assert traceparent.endswith("-00")
+    assert traceparent.split("-")[2] != CALLER_SPAN_ID  # the unsampled request's own span id
+    assert carried_baggage == "tracemesh.k=v"
+    # The undecided call (no request context here) went through the interceptors; the unsampled one did not.
+    method = "/test.Echo/Unary" if kind == "unary_unary" else "/test.Echo/Streamed"
+    assert intercepted == [method]
+    assert undecided == b"- -"
+
+
+def test_without_tracing_the_channel_is_a_plain_one() -> None:
+    async def made() -> grpc.aio.Channel:
+        settings = TelemetrySettings(sdk_disabled=True)
+        channel = setup_telemetry("gateway", settings, set_global=False).grpc_channel("127.0.0.1:1")
+        await channel.close()
+        return channel
+
+    channel = asyncio.run(made())
+    assert isinstance(channel, grpc.aio.Channel)
+    assert not isinstance(channel, SplitChannel)

@@ -7,7 +7,6 @@ In a fork this is `services/orders/shipping_client.py`; the template guide's tes
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import grpc
 
@@ -25,15 +24,6 @@ class ShippingClient:
         self._channel = channel
         self._stub = shipping_pb2_grpc.ShippingServiceStub(channel)
         self._timeout = timeout_seconds
-
-    @classmethod
-    def connect(cls, address: str, *, timeout_seconds: float, interceptors: list[Any]) -> ShippingClient:
-        # docs-region: shipping-channel
-        # The interceptors make a CLIENT span per call and write its context into the call's metadata
-        # (traceparent, baggage, x-trace-id), where shipping's server interceptor picks it up.
-        channel = grpc.aio.insecure_channel(address, interceptors=interceptors)
-        return cls(channel, timeout_seconds=timeout_seconds)
-        # docs-endregion: shipping-channel
 
     async def book(self, order_id: str, sku: str, quantity: int, *, deadline: float | None = None) -> str:
         """Books the shipment of a confirmed order and returns its id; raises ShippingUnavailable.
