@@ -125,10 +125,9 @@ class Telemetry:
 
         if self.tracer_provider is None:
             return []
-        return [
-            GrpcEntry(Decider(self.tracer_provider), traced_grpc_call),  # first: the decision
-            aio_server_interceptor(self.tracer_provider, filter_=traced_grpc_call),
-        ]
+        # The contrib interceptor behind the sampling decision: a call the sampler left out never reaches it.
+        instrumentation = aio_server_interceptor(self.tracer_provider)
+        return [GrpcEntry(Decider(self.tracer_provider), instrumentation, traced_grpc_call)]
 
     def grpc_channel(self, address: str) -> grpc.aio.Channel:
         """An insecure gRPC channel to `address`: a CLIENT span per call, the current context injected into

@@ -1,6 +1,6 @@
 """The gRPC side of the fast path for unsampled requests (unsampled.py): a server interceptor that takes the
-decision in front of the instrumentation, and a client channel that sends an unsampled call around the
-instrumentation, its context in the call's metadata."""
+decision and calls the instrumentation for sampled calls only, and a client channel that sends an unsampled
+call around the instrumentation, its context in the call's metadata."""
 
 from __future__ import annotations
 
@@ -16,12 +16,19 @@ from tracemesh_common.unsampled import Decided, Decider, injected_headers, is_un
 
 
 class GrpcEntry(grpc.aio.ServerInterceptor):
-    """Goes in front of the gRPC server instrumentation: decides each call from its metadata, and runs the
-    handler of an unsampled one in the unsampled context, which the instrumentation then leaves alone."""
+    """The gRPC server instrumentation behind the sampling decision: each call is decided from its metadata;
+    a sampled one goes through the instrumentation, an unsampled one skips it (no interceptor of its own to
+    step through) and its handler runs in the unsampled context."""
 
-    def __init__(self, decider: Decider, traced: Callable[[grpc.HandlerCallDetails], bool]) -> None:
+    def __init__(
+        self,
+        decider: Decider,
+        instrumentation: grpc.aio.ServerInterceptor,
+        traced: Callable[[grpc.HandlerCallDetails], bool],
+    ) -> None:
         self._decider = decider
-        self._traced = traced  # the instrumentation's filter: calls it does not trace are not decided
+        self._instrumentation = instrumentation
+        self._traced = traced  # the calls worth a trace: the others skip the instrumentation and the decision
 
     async def intercept_service(
         self,
@@ -34,8 +41,10 @@ class GrpcEntry(grpc.aio.ServerInterceptor):
         metadata = dict(handler_call_details.invocation_metadata or ())
         decided = self._decider.decide(metadata, default_getter, handler_call_details.method, SpanKind.SERVER)
         if decided is None:
-            return await continuation(handler_call_details)
-        with decided.entered():  # the instrumentation decides whether to wrap the handler now
+            return await self._instrumentation.intercept_service(continuation, handler_call_details)
+        if decided.unsampled is None:  # a sampled root: its span takes the trace id decided on
+            handler = await self._instrumentation.intercept_service(continuation, handler_call_details)
+        else:
             handler = await continuation(handler_call_details)
         return None if handler is None else _run_in(handler, decided)
 
