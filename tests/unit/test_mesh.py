@@ -3,12 +3,19 @@ each service listens."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gateway.settings import GatewaySettings
 from inventory.settings import InventorySettings
 from orders.settings import OrdersSettings
 from tools.mesh.plan import Addresses, plan, services, waterfall_address
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_receives_where_the_exporters_send_by_default() -> None:
@@ -61,3 +68,24 @@ def test_other_addresses_are_settings_each_service_reads(monkeypatch: pytest.Mon
 def test_make_run_and_the_tests_start_the_same_services() -> None:
     started_by_make_run = [(name, argv) for name, argv, _env in plan({})]
     assert started_by_make_run == [(name, argv) for name, argv, _env in services({}, Addresses().settings())]
+
+
+def test_a_stopped_run_unwinds_and_stops_what_it_started(tmp_path: Path) -> None:
+    # What `make bench` and `make chaos` do first: a SIGTERM then runs their `finally` blocks, which stop the
+    # services they started, instead of ending Python at once and leaving the services running.
+    script = (
+        "import sys, time\n"
+        "from tools.mesh.processes import unwind_on_sigterm\n"
+        "unwind_on_sigterm()\n"
+        "try:\n"
+        "    print('started', flush=True)\n"
+        "    time.sleep(30)\n"
+        "finally:\n"
+        f"    open({str(tmp_path / 'stopped')!r}, 'w').close()\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    assert run.stdout.readline() == "started\n"
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=10) == 128 + signal.SIGTERM
+    assert (tmp_path / "stopped").exists()

@@ -42,7 +42,7 @@ from tools.mesh.databases import mesh_databases
 from tools.mesh.plan import SERVICES
 from tools.mesh.ports import free_port
 from tools.mesh.probes import PeakRss, cpu_seconds, rss_mib
-from tools.mesh.processes import Mesh, start_mesh
+from tools.mesh.processes import Mesh, start_mesh, unwind_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_SKU = "STICKER-3"
@@ -620,6 +620,7 @@ def main() -> None:
         "results.json of an earlier run",
     )
     args = parser.parse_args()
+    unwind_on_sigterm()  # a stopped run stops the meshes it started
 
     console = Console(width=170)
     if args.chart_only:

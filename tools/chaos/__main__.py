@@ -18,6 +18,7 @@ from rich.table import Table
 
 from tools.chaos.faults import BACKEND_FAULTS, FAULTS, Outcome, run, unavailable
 from tools.chaos.load import Latency
+from tools.mesh.processes import unwind_on_sigterm
 
 # The benchmark's budget for a trace backend that is away: at most 5% of the throughput, p99 within 1.25x.
 THROUGHPUT_COST_BUDGET = 0.05
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--fault", action="append", choices=list(FAULTS), help="only these (repeatable)")
     args = parser.parse_args()
+    unwind_on_sigterm()  # a stopped run stops the meshes it started
 
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     console = Console(width=None if sys.stdout.isatty() else 200)
