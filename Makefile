@@ -88,7 +88,7 @@ fuzz: venv ## schemathesis against the gateway's OpenAPI on a real mesh: thousan
 chaos: venv ## inject every fault under load on SQLite and PostgreSQL, then print the report table (about 10 minutes)
 	$(BIN)/python -m tools.chaos $(CHAOS_ARGS)
 
-bench: venv $(GO_BIN)/vegeta ## measure what tracing costs (about 21 minutes; installs wrk, builds vegeta; BENCH_ARGS="--rounds 1" for a quick look)
+bench: venv $(GO_BIN)/vegeta ## measure what tracing costs (about 27 minutes; installs wrk, builds vegeta; BENCH_ARGS="--rounds 1" for a quick look)
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 # Advisories accepted on purpose, each as `--ignore-vuln <ID>` with a comment saying why and until when.

@@ -50,9 +50,9 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-# Where `make gotools` puts Jaeger, grpcurl and grpc-health-probe.
+# Where `make gotools` puts Jaeger, grpcurl, grpc-health-probe and vegeta.
 GO_BIN = ROOT / "build" / "go"
-GO_TOOLS = ("jaeger", "grpcurl", "grpc-health-probe")
+GO_TOOLS = ("jaeger", "grpcurl", "grpc-health-probe", "vegeta")
 
 # Debian's Chromium (`apt-get install chromium`; .ci/run installs it). Tests never download a browser.
 CHROMIUM = os.environ.get("TRACEMESH_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -110,13 +110,15 @@ def require_chromium() -> str:
 
 @cache
 def require_go_tools() -> Path:
-    """GO_BIN, with Jaeger, grpcurl and grpc-health-probe built by `make gotools` (a few minutes the first
-    time, then nothing to do); skips the test when there is no Go to build them with, or fails it when
+    """GO_BIN, with Jaeger, grpcurl, grpc-health-probe and vegeta built by `make gotools` (a few minutes the
+    first time, then nothing to do); skips the test when there is no Go to build them with, or fails it when
     CI=true. A build that fails fails the test, with make's output."""
     if shutil.which("go") is None:
         if all((GO_BIN / tool).is_file() for tool in GO_TOOLS):
             return GO_BIN  # built earlier, or by someone else: used as they are
-        message = "no Go toolchain to build Jaeger, grpcurl and grpc-health-probe with (`make gotools`)"
+        message = (
+            "no Go toolchain to build Jaeger, grpcurl, grpc-health-probe and vegeta with (`make gotools`)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

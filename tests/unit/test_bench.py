@@ -10,8 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tools.bench.__main__ import Run, paired_ratio, reads_accounted
+from tests.support import require_go_tools
+from tools.bench.__main__ import Run, SteadyRun, paired_ratio, reads_accounted, summarise_steady
 from tools.bench.counting import Completeness, SpanCounter
 from tools.bench.footprint import import_footprint, process_tree
 from tools.bench.hanging import HangingEndpoint
 from tools.bench.load import parse
-from tools.bench.rate import RateStep, VegetaReport, broken, parse_report, search
+from tools.bench.rate import RateStep, VegetaReport, attack, broken, parse_report, search
 
 WRK_REPORT = """Running 10s test @ http://127.0.0.1:8080/orders
   1 threads and 16 connections
@@ -273,3 +276,61 @@ def test_ratios_pair_each_round_with_the_untraced_run_of_that_round() -> None:
     chosen = [_run("traced", 1, 400), _run("traced", 2, 459), _run("traced", 3, 360)]
     assert paired_ratio(chosen, base, "rps") == pytest.approx(0.9)
     assert paired_ratio(chosen, base, "p99_ms") == pytest.approx(1.0)
+
+
+def _steady(mode: str, round_: int, gateway_ms: float, orders_ms: float) -> SteadyRun:
+    report = VegetaReport(
+        1000, 100.0, 100.0, 5.0, 9.0, 20.0, unanswered=0, failed=1 if mode == "traced" else 0
+    )
+    return SteadyRun(mode, "read", round_, 100.0, report, {"gateway": gateway_ms, "orders": orders_ms})
+
+
+def test_steady_costs_pair_each_round_with_its_untraced_run() -> None:
+    # Round 2 runs on a slower machine, both modes alike; round 3's traced run is disturbed. Tracing adds
+    # 0.3 ms to the gateway and 0.5 to orders in two rounds of three, which the difference of the medians
+    # (7.0 - 5.0 ms in all) would not say.
+    runs = [
+        _steady("untraced", 1, 1.0, 3.0),
+        _steady("traced", 1, 1.3, 3.5),
+        _steady("untraced", 2, 3.0, 5.0),
+        _steady("traced", 2, 3.3, 5.5),
+        _steady("untraced", 3, 1.5, 3.5),
+        _steady("traced", 3, 2.5, 4.5),
+    ]
+    untraced, traced = summarise_steady(runs)
+    assert (untraced["mode"], untraced["added_us"], untraced["cpu_ratio"]) == ("untraced", 0, 1)
+    assert traced["mode"] == "traced"
+    assert traced["cpu_ms_per_request"] == pytest.approx(7.0)  # the median of 4.8, 8.8 and 7.0
+    assert traced["added_us"] == pytest.approx(800)
+    assert traced["added_us_by_service"] == {"gateway": pytest.approx(300), "orders": pytest.approx(500)}
+    assert traced["cpu_ratio"] == pytest.approx(1.2)  # the median of 4.8 / 4, 8.8 / 8 and 7 / 5
+    assert traced["failed"] == 3
+
+
+def test_a_constant_rate_attack_posts_its_json_body(tmp_path: Path) -> None:
+    """The steady runs place orders with vegeta: each request carries the body and its content type."""
+    vegeta = require_go_tools() / "vegeta"
+    received: list[tuple[str, str | None, bytes]] = []
+
+    class Recording(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        body = json.dumps({"sku": "STICKER-3", "quantity": 1})
+        url = f"http://127.0.0.1:{server.server_port}/orders"
+        report = attack(str(vegeta), url, 20, 1, tmp_path, "POST", body)
+    finally:
+        server.shutdown()
+    assert report.requests == 20
+    assert (report.failed, report.unanswered) == (0, 0)
+    assert received == [("/orders", "application/json", body.encode())] * 20

@@ -1,5 +1,6 @@
 """`make bench`: the mesh under wrk in five tracing modes, interleaved, on SQLite and PostgreSQL; then the
-highest constant rate (vegeta) the traced mesh holds without losing a span.
+CPU each request costs at a constant rate (vegeta) untraced, sampled and traced, and the highest constant
+rate the traced mesh holds without losing a span.
 
     python -m tools.bench [--rounds 3] [--seconds 10] [--databases sqlite,postgres] [--modes traced,...]
 
@@ -37,7 +38,7 @@ from tools.bench.floor import span_floor_us
 from tools.bench.footprint import import_footprint, make_run_footprint
 from tools.bench.hanging import HangingEndpoint
 from tools.bench.load import LoadResult, ensure_wrk, lua_script, parse, start_wrk
-from tools.bench.rate import RateStep, attack, broken, ensure_vegeta, search
+from tools.bench.rate import RateStep, VegetaReport, attack, broken, ensure_vegeta, search
 from tools.mesh.databases import mesh_databases
 from tools.mesh.plan import SERVICES
 from tools.mesh.ports import free_port
@@ -65,6 +66,12 @@ def modes(counter_port: int, hanging_port: int) -> dict[str, dict[str, str]]:
         # exporter's timeout.
         "backend hangs": traced | {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{hanging_port}"},
     }
+
+
+def steady_modes(counter_port: int) -> dict[str, dict[str, str]]:
+    """The modes measured at a constant rate: the untraced baseline, production's low rate, every request."""
+    every = modes(counter_port, 0)
+    return {name: every[name] for name in ("untraced", "sampled 1%", "traced")}
 
 
 def knob_modes(counter_port: int) -> dict[str, dict[str, str]]:
@@ -406,6 +413,132 @@ def sustained(
     }
 
 
+@dataclass(frozen=True)
+class SteadyRun:
+    """One workload at a constant rate on a fresh mesh (SQLite), in one mode, in one round."""
+
+    mode: str
+    workload: str
+    round: int
+    rate: float  # asked
+    report: VegetaReport
+    cpu_ms_per_request: dict[str, float]
+
+
+def steady(
+    vegeta: str,
+    directory: Path,
+    chosen: dict[str, dict[str, str]],
+    args: argparse.Namespace,
+    console: Console,
+) -> list[SteadyRun]:
+    """Each mode at a constant rate of reads, then of orders, well below what the mesh answers flat out:
+    the CPU each request costs each service when the machine is not the bottleneck, as in production. Flat
+    out, a slower mode answers fewer requests a second, and each costs more (less work shares each wake-up
+    of an event loop or a gRPC poller), so the throughput ratios above compound the two."""
+    rates = {"read": args.steady_read_rate, "order": args.steady_order_rate}
+    runs = []
+    for round_ in range(1, args.rounds + 1):
+        for mode, env in chosen.items():
+            with bench_mesh("sqlite", env, directory) as (mesh, order_id, _logs):
+                pids = {service: mesh.pid(service) for service in SERVICES}
+                for workload, rate in rates.items():
+                    method, body = WORKLOADS[workload]
+                    path = f"/orders/{order_id}" if workload == "read" else "/orders"
+                    url = mesh.gateway_url + path
+                    attack(vegeta, url, rate, 2, directory, method, body)  # warm-up, not recorded
+                    before = {service: cpu_seconds(pid) for service, pid in pids.items()}
+                    report = attack(vegeta, url, rate, args.steady_seconds, directory, method, body)
+                    cpu = {
+                        service: (cpu_seconds(pid) - before[service]) * 1000 / max(report.requests, 1)
+                        for service, pid in pids.items()
+                    }
+                    runs.append(SteadyRun(mode, workload, round_, rate, report, cpu))
+                    console.print(
+                        f"  steady {mode:13} {workload:6} {rate:4.0f}/s round {round_}: "
+                        f"CPU {sum(cpu.values()):6.2f} ms/request, p50 {report.p50_ms:6.2f} ms "
+                        f"p99 {report.p99_ms:7.2f} ms, failed {report.failed + report.unanswered}"
+                    )
+    return runs
+
+
+def summarise_steady(runs: list[SteadyRun]) -> list[dict[str, Any]]:
+    """Per workload and mode: medians over the rounds, and what the mode adds to each request's CPU over the
+    untraced run of the same round (in µs, per service and in all)."""
+    rows = []
+    for workload in dict.fromkeys(run.workload for run in runs):
+        base = {run.round: run for run in runs if (run.workload, run.mode) == (workload, "untraced")}
+        for mode in dict.fromkeys(run.mode for run in runs):
+            chosen = [r for r in runs if (r.workload, r.mode) == (workload, mode) and r.round in base]
+            if not chosen:
+                continue
+            pairs = [(run, base[run.round]) for run in chosen]
+            rows.append(
+                {
+                    "workload": workload,
+                    "mode": mode,
+                    "rate": chosen[0].rate,
+                    "sent_rate": statistics.median(run.report.rate for run in chosen),
+                    "cpu_ms_per_request": statistics.median(_cpu_ms(run) for run in chosen),
+                    "cpu_ratio": statistics.median(
+                        _cpu_ms(run) / _cpu_ms(untraced) for run, untraced in pairs
+                    ),
+                    "added_us": 1000
+                    * statistics.median(_cpu_ms(run) - _cpu_ms(untraced) for run, untraced in pairs),
+                    "added_us_by_service": {
+                        service: 1000
+                        * statistics.median(
+                            _cpu_ms(run, service) - _cpu_ms(untraced, service) for run, untraced in pairs
+                        )
+                        for service in chosen[0].cpu_ms_per_request
+                    },
+                    "p50_ms": statistics.median(run.report.p50_ms for run in chosen),
+                    "p99_ms": statistics.median(run.report.p99_ms for run in chosen),
+                    "failed": sum(run.report.failed + run.report.unanswered for run in chosen),
+                }
+            )
+    return rows
+
+
+def _cpu_ms(run: SteadyRun, service: str | None = None) -> float:
+    """A run's CPU per request: one service's, or all three's."""
+    shares = run.cpu_ms_per_request
+    return sum(shares.values()) if service is None else shares[service]
+
+
+def print_steady(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(title="CPU per request at a constant rate (SQLite; medians of the rounds)")
+    for column in (
+        "workload",
+        "mode",
+        "rate /s",
+        "CPU ms/req (3 services)",
+        "/ untraced",
+        "added µs/req",
+        "added µs by service",
+        "p50 ms",
+        "p99 ms",
+        "failed",
+    ):
+        table.add_column(column, justify="left" if column in ("workload", "mode") else "right")
+    for row in rows:
+        added = row["added_us_by_service"].items() if row["mode"] != "untraced" else ()
+        by_service = ", ".join(f"{service} {us:+.0f}" for service, us in added)
+        table.add_row(
+            row["workload"],
+            row["mode"],
+            f"{row['rate']:.0f}",
+            f"{row['cpu_ms_per_request']:.2f}",
+            f"{row['cpu_ratio']:.2f}",
+            f"{row['added_us']:+.0f}",
+            by_service,
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            str(row["failed"]),
+        )
+    console.print(table)
+
+
 def where_it_goes(
     wrk: str, database: str, env: dict[str, str], seconds: float, directory: Path
 ) -> dict[str, Any]:
@@ -599,6 +732,14 @@ def main() -> None:
     parser.add_argument(
         "--sustained-p99-ms", type=float, default=250, help="a step breaks when its p99 is above this"
     )
+    parser.add_argument(
+        "--steady-seconds",
+        type=float,
+        default=10,
+        help="length of each constant-rate run that measures CPU per request (0: none)",
+    )
+    parser.add_argument("--steady-read-rate", type=float, default=100, help="reads per second in those runs")
+    parser.add_argument("--steady-order-rate", type=float, default=30, help="orders per second in those runs")
     parser.add_argument("--output", type=Path, default=ROOT / "bench")
     parser.add_argument(
         "--chart-only", action="store_true", help="redraw the chart from the results.json of an earlier run"
@@ -618,6 +759,12 @@ def main() -> None:
         action="store_true",
         help="only measure the services' imports and what make run starts, in memory, and add them to the "
         "results.json of an earlier run",
+    )
+    parser.add_argument(
+        "--steady-only",
+        action="store_true",
+        help="only measure CPU per request at a constant rate, and add that to the results.json of an "
+        "earlier run",
     )
     args = parser.parse_args()
     unwind_on_sigterm()  # a stopped run stops the meshes it started
@@ -648,8 +795,17 @@ def main() -> None:
         update_results(args.output / "results.json", "make_run", footprint)
         update_results(args.output / "results.json", "imports", imports)
         return
+    if args.steady_only:
+        vegeta = ensure_vegeta()
+        server, port, _counter = start_counter()
+        with tempfile.TemporaryDirectory(prefix="tracemesh-bench-") as scratch:
+            steady_rows = summarise_steady(steady(vegeta, Path(scratch), steady_modes(port), args, console))
+        server.stop(grace=None)
+        print_steady(console, steady_rows)
+        update_results(args.output / "results.json", "steady", steady_rows)
+        return
     wrk = ensure_wrk()
-    vegeta = ensure_vegeta() if args.sustained_seconds > 0 else ""
+    vegeta = ensure_vegeta() if args.sustained_seconds > 0 or args.steady_seconds > 0 else ""
     args.output.mkdir(parents=True, exist_ok=True)
     server, port, counter = start_counter()
     chosen_databases = names(args.databases)
@@ -696,6 +852,11 @@ def main() -> None:
             return
         profiled = {n: env for n, env in modes(port, hanging.port).items() if n in profile_names}
         profiles = profile_modes(wrk, profiled, chosen_databases[0], args.seconds, directory)
+        steady_rows = (
+            summarise_steady(steady(vegeta, directory, steady_modes(port), args, console))
+            if args.steady_seconds > 0
+            else []
+        )
         held = (
             sustained(vegeta, directory, counter, port, args, per_request["sqlite"], console)
             if args.sustained_seconds > 0 and "sqlite" in per_request
@@ -707,6 +868,8 @@ def main() -> None:
 
     print_table(console, rows)
     print_profile(console, profiles)
+    if steady_rows:
+        print_steady(console, steady_rows)
     if held:
         print_sustained(console, held)
     print_footprint(console, footprint, imports)
@@ -721,6 +884,7 @@ def main() -> None:
         "sdk_floor_us_per_span": floor,
         "summary": rows,
         "profile": profiles,
+        "steady": steady_rows,
         "sustained": held,
         "make_run": footprint,
         "imports": imports,

@@ -71,10 +71,19 @@ def ensure_vegeta() -> str:
     return str(VEGETA)
 
 
-def attack(vegeta: str, url: str, rate: float, seconds: float, directory: Path) -> VegetaReport:
-    """GET `url` at `rate` requests per second for `seconds`; each request waits at most 5 s."""
+def attack(
+    vegeta: str,
+    url: str,
+    rate: float,
+    seconds: float,
+    directory: Path,
+    method: str = "GET",
+    body: str | None = None,
+) -> VegetaReport:
+    """`method` `url` at `rate` requests per second for `seconds`, with `body` as JSON if given; each request
+    waits at most 5 s."""
     targets = directory / "vegeta-targets.txt"
-    targets.write_text(f"GET {url}\n")
+    targets.write_text(vegeta_target(method, url, body, directory))
     results = directory / "vegeta-results.bin"
     subprocess.run(
         [
@@ -93,6 +102,15 @@ def attack(vegeta: str, url: str, rate: float, seconds: float, directory: Path) 
         [vegeta, "report", "-type=json", str(results)], check=True, capture_output=True, text=True
     )
     return parse_report(report.stdout)
+
+
+def vegeta_target(method: str, url: str, body: str | None, directory: Path) -> str:
+    """One target in vegeta's text format: the request line, then headers, then `@file` naming the body."""
+    if body is None:
+        return f"{method} {url}\n"
+    body_file = directory / "vegeta-body.json"
+    body_file.write_text(body)
+    return f"{method} {url}\nContent-Type: application/json\n@{body_file}\n"
 
 
 @dataclass(frozen=True)
