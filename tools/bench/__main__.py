@@ -98,6 +98,21 @@ WORKLOADS = {
 }
 # The root span of each workload's traces: how the receiver tells them apart.
 ROOTS = {"read": "GET /orders/{order_id}", "order": "POST /orders"}
+
+
+def workload_path(workload: str, order_id: str) -> str:
+    """The gateway path a workload's requests go to: the order placed to read back, or the orders."""
+    return f"/orders/{order_id}" if workload == "read" else "/orders"
+
+
+def cpu_ms_per_request(pids: dict[str, int], before: dict[str, float], requests: int) -> dict[str, float]:
+    """Each service's CPU since `before` (its cpu_seconds then), in ms per request."""
+    return {
+        service: (cpu_seconds(pid) - before[service]) * 1000 / max(requests, 1)
+        for service, pid in pids.items()
+    }
+
+
 DROPPED = re.compile(r"spans dropped since start \(queue full or export failed\): (\d+)")
 
 
@@ -160,7 +175,7 @@ def load(
     directory: Path,
 ) -> tuple[LoadResult, dict[str, float], dict[str, float], float, float]:
     method, body = WORKLOADS[workload]
-    path = f"/orders/{order_id}" if workload == "read" else "/orders"
+    path = workload_path(workload, order_id)
     script = lua_script(directory, method, body)
     pids = {service: mesh.pid(service) for service in SERVICES}
     before = {service: cpu_seconds(pid) for service, pid in pids.items()}
@@ -168,10 +183,7 @@ def load(
         process = start_wrk(wrk, mesh.gateway_url + path, script, seconds)
         output, _ = process.communicate()
     result = parse(output)
-    cpu = {
-        service: (cpu_seconds(pid) - before[service]) * 1000 / max(result.requests, 1)
-        for service, pid in pids.items()
-    }
+    cpu = cpu_ms_per_request(pids, before, result.requests)
     return result, cpu, rss.peak, rss.peak_total, rss.peak_pss_total
 
 
@@ -256,7 +268,7 @@ def spans_per_request(database: str, directory: Path, counter: SpanCounter, port
         time.sleep(1)
         for workload, (method, body) in WORKLOADS.items():
             counter.reset()
-            path = f"/orders/{order_id}" if workload == "read" else "/orders"
+            path = workload_path(workload, order_id)
             for _ in range(20):
                 httpx.request(
                     method,
@@ -354,7 +366,7 @@ def rate_step(
     warm it; then its spans are counted once every service has flushed and stopped."""
     counter.reset()
     with bench_mesh("sqlite", env, directory) as (mesh, order_id, _logs):
-        url = f"{mesh.gateway_url}/orders/{order_id}"
+        url = mesh.gateway_url + workload_path("read", order_id)
         warm_up = attack(vegeta, url, rate, 2, directory)
         report = attack(vegeta, url, rate, seconds, directory)
     check = counter.completeness({ROOTS[w]: per_request[w] for w in WORKLOADS})
@@ -444,15 +456,11 @@ def steady(
                 pids = {service: mesh.pid(service) for service in SERVICES}
                 for workload, rate in rates.items():
                     method, body = WORKLOADS[workload]
-                    path = f"/orders/{order_id}" if workload == "read" else "/orders"
-                    url = mesh.gateway_url + path
+                    url = mesh.gateway_url + workload_path(workload, order_id)
                     attack(vegeta, url, rate, 2, directory, method, body)  # warm-up, not recorded
                     before = {service: cpu_seconds(pid) for service, pid in pids.items()}
                     report = attack(vegeta, url, rate, args.steady_seconds, directory, method, body)
-                    cpu = {
-                        service: (cpu_seconds(pid) - before[service]) * 1000 / max(report.requests, 1)
-                        for service, pid in pids.items()
-                    }
+                    cpu = cpu_ms_per_request(pids, before, report.requests)
                     runs.append(SteadyRun(mode, workload, round_, rate, report, cpu))
                     console.print(
                         f"  steady {mode:13} {workload:6} {rate:4.0f}/s round {round_}: "
