@@ -43,7 +43,7 @@ class ShippingServer:
         already: `python -m shipping.migrate` runs first."""
         # docs-region: shipping-start
         # Statement spans from here on; the migrations ran in a process of their own, untraced.
-        self._telemetry.instrument_engine(self.database.engine)
+        self._telemetry.instrument_database(self.database)
         # A SERVER span per call, its parent read from the caller's metadata.
         server = grpc.aio.server(
             interceptors=self._telemetry.grpc_server_interceptors(),

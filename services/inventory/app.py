@@ -31,11 +31,11 @@ def create_app(
     """The inventory app, ready to serve; `repository` makes its repository from the database (the demo's
     has flaws). `app.state.service` is the service, for the jobs that run beside the requests."""
     database = Database(settings.database_url, lambda: StoreUnavailable("stock database unavailable"))
-    # docs-region: inventory-instrument-engine
+    # docs-region: inventory-instrument-database
     # A CLIENT span for each SQL statement. The schema is there already (`python -m inventory.migrate` runs
     # first), so no start-up statement makes a trace of its own that no request caused.
-    telemetry.instrument_engine(database.engine)
-    # docs-endregion: inventory-instrument-engine
+    telemetry.instrument_database(database)
+    # docs-endregion: inventory-instrument-database
     stock = repository(database)
 
     @asynccontextmanager

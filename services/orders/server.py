@@ -72,9 +72,9 @@ class OrdersServer:
     async def start(self) -> None:
         """Serves; `port` is then the bound port (useful when settings.port is 0). The schema is there
         already: `python -m orders.migrate` runs first."""
-        # docs-region: orders-instrument-engine
-        self._telemetry.instrument_engine(self.database.engine)
-        # docs-endregion: orders-instrument-engine
+        # docs-region: orders-instrument-database
+        self._telemetry.instrument_database(self.database)
+        # docs-endregion: orders-instrument-database
         # docs-region: template-grpc-server
         # Interceptors passed explicitly: every call on this server gets a SERVER span whose parent is
         # read from the incoming metadata. (Instrumenting grpc globally would miss servers made earlier.)

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     import grpc
     import httpx
     from fastapi import FastAPI
-    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from tracemesh_common.database import Database
 
 # docs-region: baggage-prefix
 # Baggage entries under this prefix are copied onto every span (so Jaeger can search by them);
@@ -101,18 +102,20 @@ class Telemetry:
             }
         # docs-endregion: template-instrument-httpx
 
-    def instrument_engine(self, engine: AsyncEngine) -> None:
-        """A CLIENT span per SQL statement, with db.system and db.statement (placeholders, never values)."""
+    def instrument_database(self, database: Database) -> None:
+        """A CLIENT span per SQL statement, with db.system and db.statement (placeholders, never values); a
+        session in a request the sampler left out goes through an engine without it (database.py)."""
         from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
         # docs-region: template-engine-tracer
         # SQLAlchemyInstrumentor().instrument(engine=...) works once per process and patches Engine.connect
         # globally (a "connect" span per checkout). EngineTracer, what it attaches to an engine, traces
-        # this engine only; the async engine's events fire on its sync engine. In a request the sampler left
-        # out, its listeners return at once (instrumentation is suppressed there, see unsampled.py).
+        # this engine only: the database's traced engine, which its sessions use unless instrumentation is
+        # suppressed. The async engine's events fire on its sync engine.
         if self.tracer_provider is not None:
             tracer = self.tracer("opentelemetry.instrumentation.sqlalchemy")
-            EngineTracer(tracer, engine.sync_engine, NO_METERS.get_meter("").create_up_down_counter("-"))
+            engine = database.traced_engine.sync_engine
+            EngineTracer(tracer, engine, NO_METERS.get_meter("").create_up_down_counter("-"))
         # docs-endregion: template-engine-tracer
 
     # docs-region: template-grpc-interceptors

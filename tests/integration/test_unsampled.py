@@ -28,9 +28,11 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
+from sqlalchemy import event, text
 
 from tests.integration.spans import by_kind, one, service_of, wait_for
 from tracemesh.orders.v1 import orders_pb2, orders_pb2_grpc
+from tracemesh_common.database import Database
 from tracemesh_common.settings import TelemetrySettings, resource_for
 from tracemesh_common.tracing import Telemetry, setup_telemetry
 from tracemesh_common.unsampled import DecidedTraceIds, Decider, is_unsampled
@@ -383,3 +385,48 @@ def test_without_tracing_the_channel_is_a_plain_one() -> None:
     channel = asyncio.run(made())
     assert isinstance(channel, grpc.aio.Channel)
     assert not isinstance(channel, SplitChannel)
+
+
+@pytest.mark.parametrize("root_sampler", [ALWAYS_ON])
+def test_an_unsampled_session_goes_around_the_statement_tracing(
+    database_url: str,
+    make_telemetry: Callable[[str], Telemetry],
+    span_exporter: InMemorySpanExporter,
+    questions: list[Question],
+) -> None:
+    telemetry = make_telemetry("orders")
+    assert telemetry.tracer_provider is not None
+    database = Database(database_url, lambda: RuntimeError("database down"))
+    telemetry.instrument_database(database)
+    traced: list[str] = []
+    every: list[str] = []
+
+    def recorder(into: list[str]) -> Callable[..., None]:
+        return lambda _connection, _cursor, statement, *_rest: into.append(statement)
+
+    event.listen(database.traced_engine.sync_engine, "before_cursor_execute", recorder(traced))
+    event.listen(database.engine.sync_engine, "before_cursor_execute", recorder(every))
+    caller = {"traceparent": f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-00"}
+    decided = Decider(telemetry.tracer_provider).decide(caller, default_getter, "GET", SpanKind.SERVER)
+    assert decided is not None
+    assert decided.unsampled is not None
+
+    async def run() -> None:
+        with decided.entered():
+            async with database.session() as session:
+                await session.execute(text("SELECT 1"))
+            async with database.transaction() as session:
+                await session.execute(text("SELECT 2"))
+        async with database.transaction() as session:  # no request: traced, as a job's statements are
+            await session.execute(text("SELECT 3"))
+        await database.dispose()
+
+    asyncio.run(run())
+    # Every statement ran, through one pool; only the traced session's reached the tracing listeners.
+    assert database.traced_engine.pool is database.engine.pool
+    assert every == ["SELECT 1", "SELECT 2", "SELECT 3"]
+    assert traced == ["SELECT 3"]
+    assert [q.name.split()[0] for q in questions if q.kind == SpanKind.CLIENT] == ["SELECT"]
+    (span,) = span_exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["db.statement"] == "SELECT 3"
