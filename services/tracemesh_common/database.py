@@ -143,7 +143,7 @@ class Database:
     def _new_session(self) -> AsyncSession:
         # docs-region: untraced-sessions
         # Where instrumentation is suppressed (a request the sampler left out, see unsampled.py) the tracing
-        # listeners would each be called only to return at once: 80-130 µs of CPU a session. Such a session
+        # listeners would each be called only to return at once: 50-175 µs of CPU a session. Such a session
         # goes through the plain engine, which has none.
         bind = self.traced_engine if is_instrumentation_enabled() else self.engine
         # docs-endregion: untraced-sessions
