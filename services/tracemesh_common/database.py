@@ -116,9 +116,8 @@ class Database:
         self._down = DATABASE_DOWN + driver_errors(self.engine.dialect.driver)
         # The Session class of this database's sessions: ORM events listened for on it apply here only.
         self.session_class: type[Session] = type("DatabaseSession", (Session,), {})
-        self._sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, sync_session_class=self.session_class
-        )
+        # No engine of its own: each session is given one as it opens (_new_session).
+        self._sessions = async_sessionmaker(expire_on_commit=False, sync_session_class=self.session_class)
         # SQLite takes one writer at a time. A second writer waits inside SQLite (the busy timeout) while
         # holding its connection's mutex; if the garbage collector then finalizes a statement of that
         # connection on the event loop's thread, the loop blocks on the mutex until the wait times out
