@@ -25,9 +25,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.support import require_go_tools
-from tools.bench.__main__ import Run, SteadyRun, paired_ratio, reads_accounted, summarise_steady
+from tools.bench.__main__ import Run, SteadyRun, paired_ratio, reads_accounted, span_budgets, summarise_steady
 from tools.bench.counting import Completeness, SpanCounter
-from tools.bench.footprint import import_footprint, process_tree
+from tools.bench.footprint import STARTS_WITH, import_footprint, process_tree
 from tools.bench.hanging import HangingEndpoint
 from tools.bench.load import parse
 from tools.bench.rate import RateStep, VegetaReport, attack, broken, parse_report, search
@@ -255,6 +255,13 @@ def test_each_services_imports_are_measured_in_a_fresh_interpreter() -> None:
         assert all(share >= 0 for share in shares[service].values())
         # The shares add up to the service as it starts: its entry module and the exporter it loads then.
         assert mib - bare - 1 <= sum(shares[service].values()) <= mib - bare + 15, service
+    # Before serving, every process make run starts: the manager, and each service with its exporter,
+    # which is never less than its entry module alone.
+    before = footprint["before_serving_rss_mib"]
+    assert set(before) == {"gateway", "orders", "inventory", "tools.mesh"} == set(STARTS_WITH)
+    assert before["tools.mesh"] > bare
+    for service, mib in footprint["rss_mib"].items():
+        assert before[service] >= mib - 1, service
 
 
 def test_a_sustained_run_counts_short_traces_and_traces_never_received_as_lost_spans() -> None:
@@ -263,6 +270,36 @@ def test_a_sustained_run_counts_short_traces_and_traces_never_received_as_lost_s
     assert reads_accounted(Completeness(101, 410, 0, 0), 100, per_request) == (410, 0)
     # Two traces short by 3 spans in all, and 2 answered reads with no trace at all (8 spans).
     assert reads_accounted(Completeness(99, 399, 3, 0), 100, per_request) == (410, 3 + 8)
+
+
+def _summary_row(workload: str, mode: str, cpu: dict[str, float], spans: float) -> dict[str, Any]:
+    return {
+        "database": "sqlite",
+        "workload": workload,
+        "mode": mode,
+        "cpu_ms_per_request": cpu,
+        "spans_per_request": spans,
+        "cost_per_span_us": 700.0 if mode == "traced" else None,
+    }
+
+
+def test_a_spans_budget_is_what_keeps_the_goal_share_of_the_untraced_throughput() -> None:
+    rows = [
+        _summary_row("read", "untraced", {"gateway": 1.5, "orders": 2.9}, 4),
+        _summary_row("read", "traced", {"gateway": 3.0, "orders": 4.0}, 4),
+        _summary_row("order", "untraced", {"gateway": 2.0, "orders": 10.0, "inventory": 6.0}, 10),
+        _summary_row("order", "traced", {"gateway": 3.6, "orders": 12.5, "inventory": 8.0}, 10),
+        _summary_row("read", "sampled 1%", {"gateway": 1.6, "orders": 3.0}, 4),
+    ]
+    budgets = {b["workload"]: b for b in span_budgets(rows)}
+    assert set(budgets) == {"read", "order"}  # traced rows only
+    # 4.4 ms untraced; kept at 0.85 when a read takes 4.4 / 0.85 ms: 776 µs more, over 4 spans.
+    assert budgets["read"]["budget_us"] == pytest.approx(4400 * (1 / 0.85 - 1) / 4)
+    assert budgets["read"]["budget_us"] == pytest.approx(194.1, abs=0.1)
+    # 18 ms untraced, kept at 0.90: 2,000 µs more over 10 spans.
+    assert budgets["order"]["budget_us"] == pytest.approx(200.0)
+    assert budgets["order"]["keep"] == 0.90
+    assert budgets["order"]["cost_per_span_us"] == 700.0
 
 
 def _run(mode: str, round_: int, rps: float) -> Run:

@@ -630,6 +630,54 @@ def print_table(console: Console, rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+# The share of the untraced throughput tracing every request is to keep (what the chart's line marks for
+# reads), and its CPU per span: when the CPU is the bottleneck, a request whose CPU grows by a factor k is
+# answered 1/k as often.
+TRACED_KEEPS = {"read": 0.85, "order": 0.90}
+
+
+def span_budgets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per database and workload, the CPU a span may add, in µs, for traced requests to keep
+    TRACED_KEEPS of the untraced throughput, beside what a span adds in the run (`cost_per_span_us`)."""
+    budgets = []
+    for traced in (row for row in rows if row["mode"] == "traced" and row["workload"] in TRACED_KEEPS):
+        untraced = next(
+            row
+            for row in rows
+            if (row["database"], row["workload"], row["mode"])
+            == (traced["database"], traced["workload"], "untraced")
+        )
+        keep = TRACED_KEEPS[traced["workload"]]
+        base_ms = sum(untraced["cpu_ms_per_request"].values())
+        budgets.append(
+            {
+                "database": traced["database"],
+                "workload": traced["workload"],
+                "keep": keep,
+                "budget_us": base_ms * (1 / keep - 1) * 1000 / traced["spans_per_request"],
+                "cost_per_span_us": traced["cost_per_span_us"],
+            }
+        )
+    return budgets
+
+
+def print_budgets(console: Console, rows: list[dict[str, Any]], floor: dict[str, float]) -> None:
+    budgets = span_budgets(rows)
+    if not budgets:
+        return  # no traced mode in this run
+    console.print(
+        "tracing every request, what a span may add to keep the share of the untraced throughput, against "
+        "what it adds: "
+        + "; ".join(
+            f"{b['database']} {b['workload']} ({b['keep']:.2f}) {b['budget_us']:.0f} µs against "
+            f"{b['cost_per_span_us']:.0f}"
+            for b in budgets
+        )
+        + f". The SDK alone takes {floor['total_us']:.0f} µs a span with tracemesh's encoder, "
+        f"{floor['start_end_us'] + floor['stock_encode_us']:.0f} with its own."
+    )
+
+
 def names(option: str) -> list[str]:
     """The names in a comma-separated option."""
     return [name.strip() for name in option.split(",") if name.strip()]
@@ -664,6 +712,12 @@ def print_footprint(console: Console, footprint: dict[str, Any], imports: dict[s
             f"  {service}, what each library adds to those before it: "
             + ", ".join(f"{library} {mib:.1f}" for library, mib in shares.items())
         )
+    before = imports["before_serving_rss_mib"]
+    console.print(
+        "each process make run starts, with all it imports before serving (MiB RSS): "
+        + ", ".join(f"{name} {mib:.0f}" for name, mib in before.items())
+        + f"; {sum(before.values()):.0f} in all"
+    )
     if "skipped" in footprint:
         console.print(f"make run's memory: not measured ({footprint['skipped']})")
         return
@@ -694,7 +748,7 @@ def draw(rows: list[dict[str, Any]], path: Path) -> None:
     for axis, title, goal in zip(
         axes,
         ("throughput / untraced (higher is better)", "p99 latency / untraced (lower is better)"),
-        (0.85, 1.25),
+        (TRACED_KEEPS["read"], 1.25),
         strict=True,
     ):
         axis.set_title(title)
@@ -750,7 +804,9 @@ def main() -> None:
     parser.add_argument("--steady-order-rate", type=float, default=30, help="orders per second in those runs")
     parser.add_argument("--output", type=Path, default=ROOT / "bench")
     parser.add_argument(
-        "--chart-only", action="store_true", help="redraw the chart from the results.json of an earlier run"
+        "--chart-only",
+        action="store_true",
+        help="print the table and redraw the chart from the results.json of an earlier run",
     )
     parser.add_argument(
         "--knobs",
@@ -779,8 +835,10 @@ def main() -> None:
 
     console = Console(width=170)
     if args.chart_only:
-        summary = json.loads((args.output / "results.json").read_text())["summary"]
+        recorded = json.loads((args.output / "results.json").read_text())
+        summary = recorded["summary"]
         print_table(console, summary)
+        print_budgets(console, summary, recorded["sdk_floor_us_per_span"])
         draw(summary, args.output / "tracing-cost.png")
         return
     profile_names = names(args.profile_modes)
@@ -875,6 +933,7 @@ def main() -> None:
     server.stop(grace=None)
 
     print_table(console, rows)
+    print_budgets(console, rows, floor)
     print_profile(console, profiles)
     if steady_rows:
         print_steady(console, steady_rows)

@@ -50,9 +50,27 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# What each process `make run` starts imports before it serves anything: a service's entry module and the
+# OTLP exporter it loads as it starts; the manager's entry module (its receiver included). Their sum is the
+# least `make run` can take with these libraries, whatever the services then do.
+STARTS_WITH: dict[str, tuple[str, ...]] = {
+    **{
+        service: (f"{service}.__main__", "opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+        for service in SERVICES
+    },
+    MANAGER[-1]: (f"{MANAGER[-1]}.__main__",),
+}
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def _probe(modules: list[str], env: dict[str, str]) -> dict[str, Any]:
     probe = subprocess.run(
-        [sys.executable, "-c", _IMPORT_PROBE, *modules], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", _IMPORT_PROBE, *modules],
+        env=env,
+        cwd=ROOT,  # where `tools` imports from, as under make
+        check=True,
+        capture_output=True,
+        text=True,
     )
     result: dict[str, Any] = json.loads(probe.stdout)
     return result
@@ -61,10 +79,14 @@ def _probe(modules: list[str], env: dict[str, str]) -> dict[str, Any]:
 def import_footprint() -> dict[str, Any]:
     """MiB resident after importing each service's entry module (`<service>.__main__`, which defines its
     `main()` and imports all it serves with) in a fresh interpreter, a bare interpreter's for scale, and
-    what each group of LIBRARIES adds to a service that loads it. The environment is left out, so no
-    setting changes what gets imported."""
+    what each group of LIBRARIES adds to a service that loads it; and each process of `make run` with all it
+    imports before serving (STARTS_WITH). The environment is left out, so no setting changes what gets
+    imported."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     result: dict[str, Any] = {"rss_mib": {}, "rss_mib_by_library": {}}
+    result["before_serving_rss_mib"] = {
+        name: _probe(list(modules), env)["readings"][-1] for name, modules in STARTS_WITH.items()
+    }
     for service in SERVICES:
         entry = f"{service}.__main__"
         alone = _probe([entry], env)
