@@ -16,7 +16,7 @@ import httpx
 
 from tools.bench.load import lua_script, parse, start_wrk
 from tools.mesh.databases import sqlite_urls
-from tools.mesh.make_run import MANAGER, make_run
+from tools.mesh.make_run import MANAGER, ROOT, make_run
 from tools.mesh.plan import SERVICES, Addresses
 from tools.mesh.ports import busy_ports
 from tools.mesh.probes import PeakRss, pss_mib, rss_mib
@@ -60,7 +60,6 @@ STARTS_WITH: dict[str, tuple[str, ...]] = {
     },
     MANAGER[-1]: (f"{MANAGER[-1]}.__main__",),
 }
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _probe(modules: list[str], env: dict[str, str]) -> dict[str, Any]:
